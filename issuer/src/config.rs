@@ -1,0 +1,838 @@
+//! Settings, layered: built-in defaults, then the TOML file named by `PORTCULLIS_CONFIG`, then
+//! `PORTCULLIS_*` environment variables (nested keys joined with `__`). Unknown keys are refused
+//! and every value is checked once, at start, with a message that names the setting
+//! (design note 0002).
+//!
+//! [`FileConfig`] is the shape operators write; [`Config`] is what the rest of the issuer
+//! receives: parsed, range-checked and with secrets decoded into their key types.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use figment::Figment;
+use figment::providers::{Env, Format as _, Toml};
+use serde::Deserialize;
+
+use crate::crypto::keys::MasterKey;
+use crate::crypto::password::HashSettings;
+use crate::crypto::secret::{SecretBytes, SecretString};
+use crate::crypto::signing::{KeyMaterial, SigningAlgorithm};
+
+/// Prefix of every environment variable the issuer reads.
+const ENV_PREFIX: &str = "PORTCULLIS_";
+/// Names the config file; read here, not as a setting.
+const CONFIG_PATH_VAR: &str = "PORTCULLIS_CONFIG";
+/// `PORTCULLIS_*` variables that belong to other tools (the config path itself, and the test
+/// runner's switch), so they are not mistaken for unknown settings.
+const NOT_SETTINGS: &[&str] = &["config", "require_services"];
+/// Where the embedded backend will make PostgreSQL and Redis optional.
+const EMBEDDED_ISSUE: &str = "until the embedded backend (issue #3) lands";
+
+/// A setting that is missing, malformed or out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The layers could not be read or merged, or a value has the wrong type or an unknown key.
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    /// `PORTCULLIS_CONFIG` names a file that does not exist.
+    #[error("{CONFIG_PATH_VAR} names `{0}`, which is not a readable file")]
+    MissingFile(PathBuf),
+    /// A required setting is absent.
+    #[error("`{setting}` is required: {hint}")]
+    Missing {
+        /// The setting's key.
+        setting: &'static str,
+        /// How to provide it.
+        hint: String,
+    },
+    /// A setting has a value the issuer refuses.
+    #[error("`{setting}` {reason}")]
+    Invalid {
+        /// The setting's key.
+        setting: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.into(),
+        reason: reason.into(),
+    }
+}
+
+/// How logs are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// The file-facing settings, exactly as operators write them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    listen: SocketAddr,
+    public_url: Option<String>,
+    database_url: Option<SecretString>,
+    redis_url: Option<SecretString>,
+    redis_prefix: String,
+    /// Accepted now so configurations stay valid when the embedded backend (#3) uses it.
+    data_dir: PathBuf,
+    master_key: Option<SecretString>,
+    log_format: LogFormat,
+    token: TokenFile,
+    password: PasswordFile,
+    http: HttpFile,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            redis_url: None,
+            redis_prefix: "portcullis".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            master_key: None,
+            log_format: LogFormat::Text,
+            token: TokenFile::default(),
+            password: PasswordFile::default(),
+            http: HttpFile::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TokenFile {
+    audience: String,
+    access_ttl_secs: u64,
+    refresh_ttl_secs: u64,
+    session_max_secs: u64,
+    refresh_grace_secs: u64,
+    algorithm: SigningAlgorithm,
+    keys: Vec<KeyFile>,
+}
+
+impl Default for TokenFile {
+    fn default() -> Self {
+        Self {
+            audience: "portcullis".to_owned(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 2_592_000,
+            session_max_secs: 7_776_000,
+            refresh_grace_secs: 10,
+            algorithm: SigningAlgorithm::Hs256,
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// One `[[token.keys]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    kid: String,
+    alg: SigningAlgorithm,
+    secret: Option<SecretString>,
+    private_key: Option<SecretString>,
+    #[serde(default)]
+    active: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PasswordFile {
+    min_length: usize,
+    max_length: usize,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+    argon2_parallelism: u32,
+    max_concurrent_hashes: usize,
+    queue_timeout_ms: u64,
+}
+
+impl Default for PasswordFile {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 256,
+            argon2_memory_kib: ARGON2_MIN_MEMORY_KIB,
+            argon2_iterations: ARGON2_MIN_ITERATIONS,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: num_cpus::get(),
+            queue_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct HttpFile {
+    body_limit_bytes: usize,
+    request_timeout_secs: u64,
+}
+
+impl Default for HttpFile {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 65_536,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// OWASP's minimum for Argon2id: 19 MiB, two passes, one lane.
+const ARGON2_MIN_MEMORY_KIB: u32 = 19_456;
+const ARGON2_MIN_ITERATIONS: u32 = 2;
+/// NIST SP 800-63B: memorized secrets are at least 8 characters.
+const PASSWORD_MIN_FLOOR: usize = 8;
+
+/// The validated settings of `issuer serve`.
+#[derive(Debug)]
+pub struct Config {
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_url: Option<String>,
+    pub(crate) database_url: SecretString,
+    pub(crate) redis_url: SecretString,
+    pub(crate) redis_prefix: String,
+    pub(crate) master_key: MasterKey,
+    pub(crate) log_format: LogFormat,
+    pub(crate) token: TokenSettings,
+    pub(crate) password: PasswordSettings,
+    pub(crate) http: HttpSettings,
+}
+
+impl Config {
+    /// How logs should be written, needed before anything else starts.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+}
+
+/// The validated settings of `issuer migrate`: only the database is needed.
+#[derive(Debug)]
+pub struct MigrateConfig {
+    pub(crate) database_url: SecretString,
+    pub(crate) log_format: LogFormat,
+}
+
+impl MigrateConfig {
+    /// How logs should be written.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+}
+
+/// Access- and refresh-token settings.
+#[derive(Debug)]
+pub(crate) struct TokenSettings {
+    pub(crate) audience: String,
+    pub(crate) access_ttl_secs: u64,
+    pub(crate) refresh_ttl_secs: u64,
+    pub(crate) session_max_secs: u64,
+    pub(crate) refresh_grace_secs: u64,
+    pub(crate) algorithm: SigningAlgorithm,
+    /// Configured keys, the active (signing) one first; empty: generate and store one.
+    pub(crate) keys: Vec<KeyMaterial>,
+}
+
+/// Password policy and hashing cost.
+#[derive(Debug)]
+pub(crate) struct PasswordSettings {
+    pub(crate) min_length: usize,
+    pub(crate) max_length: usize,
+    pub(crate) hashing: HashSettings,
+}
+
+/// HTTP server limits.
+#[derive(Debug)]
+pub(crate) struct HttpSettings {
+    pub(crate) body_limit_bytes: usize,
+    pub(crate) request_timeout: Duration,
+}
+
+/// Loads and validates the settings of `issuer serve`.
+///
+/// # Errors
+///
+/// A [`ConfigError`] naming the first setting that is missing or wrong.
+pub fn load() -> Result<Config, ConfigError> {
+    extract(layers()?)?.into_config()
+}
+
+/// Loads and validates the settings of `issuer migrate`.
+///
+/// # Errors
+///
+/// A [`ConfigError`] naming the first setting that is missing or wrong.
+pub fn load_for_migrate() -> Result<MigrateConfig, ConfigError> {
+    let file = extract(layers()?)?;
+    file.check_common()?;
+    Ok(MigrateConfig {
+        database_url: file.required_database_url()?,
+        log_format: file.log_format,
+    })
+}
+
+fn layers() -> Result<Figment, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(path) = Env::var(CONFIG_PATH_VAR) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(ConfigError::MissingFile(path));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let env = Env::prefixed(ENV_PREFIX).ignore(NOT_SETTINGS).split("__");
+    Ok(figment.merge(env))
+}
+
+fn extract(figment: Figment) -> Result<FileConfig, ConfigError> {
+    figment
+        .extract()
+        .map_err(|err| ConfigError::Load(Box::new(err)))
+}
+
+impl FileConfig {
+    fn into_config(self) -> Result<Config, ConfigError> {
+        self.check_common()?;
+        let database_url = self.required_database_url()?;
+        let redis_url = self.redis_url.ok_or_else(|| ConfigError::Missing {
+            setting: "redis_url",
+            hint: format!("set PORTCULLIS_REDIS_URL (redis://…) {EMBEDDED_ISSUE}"),
+        })?;
+        check_url_scheme(
+            "redis_url",
+            &redis_url,
+            &["redis://", "rediss://", "redis+unix://"],
+        )?;
+        let master_key = parse_master_key(self.master_key.as_ref())?;
+        Ok(Config {
+            listen: self.listen,
+            public_url: self.public_url,
+            database_url,
+            redis_url,
+            redis_prefix: self.redis_prefix,
+            master_key,
+            log_format: self.log_format,
+            token: self.token.into_settings()?,
+            password: self.password.settings(),
+            http: HttpSettings {
+                body_limit_bytes: self.http.body_limit_bytes,
+                request_timeout: Duration::from_secs(self.http.request_timeout_secs),
+            },
+        })
+    }
+
+    /// Checks every setting that has a value, whatever the command.
+    fn check_common(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
+        }
+        check_redis_prefix(&self.redis_prefix)?;
+        check_data_dir(&self.data_dir)?;
+        self.token.check()?;
+        self.password.check()?;
+        check_range(
+            "http.body_limit_bytes",
+            self.http.body_limit_bytes,
+            1_024,
+            16 << 20,
+        )?;
+        check_range(
+            "http.request_timeout_secs",
+            self.http.request_timeout_secs,
+            1,
+            600,
+        )
+    }
+
+    fn required_database_url(&self) -> Result<SecretString, ConfigError> {
+        let url = self
+            .database_url
+            .clone()
+            .ok_or_else(|| ConfigError::Missing {
+                setting: "database_url",
+                hint: format!("set PORTCULLIS_DATABASE_URL (postgres://…) {EMBEDDED_ISSUE}"),
+            })?;
+        check_url_scheme("database_url", &url, &["postgres://", "postgresql://"])?;
+        Ok(url)
+    }
+}
+
+impl TokenFile {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.audience.is_empty()
+            || self.audience.len() > 256
+            || self.audience.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "token.audience",
+                "must be 1 to 256 printable characters",
+            ));
+        }
+        check_range("token.access_ttl_secs", self.access_ttl_secs, 60, 86_400)?;
+        check_range(
+            "token.refresh_ttl_secs",
+            self.refresh_ttl_secs,
+            1,
+            31_536_000,
+        )?;
+        check_range(
+            "token.session_max_secs",
+            self.session_max_secs,
+            1,
+            63_072_000,
+        )?;
+        check_range("token.refresh_grace_secs", self.refresh_grace_secs, 0, 60)?;
+        self.configured_keys().map(drop)
+    }
+
+    fn into_settings(self) -> Result<TokenSettings, ConfigError> {
+        let keys = self.configured_keys()?;
+        Ok(TokenSettings {
+            audience: self.audience,
+            access_ttl_secs: self.access_ttl_secs,
+            refresh_ttl_secs: self.refresh_ttl_secs,
+            session_max_secs: self.session_max_secs,
+            refresh_grace_secs: self.refresh_grace_secs,
+            algorithm: self.algorithm,
+            keys,
+        })
+    }
+
+    /// The configured keys with the active one first.
+    fn configured_keys(&self) -> Result<Vec<KeyMaterial>, ConfigError> {
+        let mut keys = Vec::with_capacity(self.keys.len());
+        let mut active = None;
+        for (index, key) in self.keys.iter().enumerate() {
+            let material = key.material(index)?;
+            if keys
+                .iter()
+                .any(|seen: &KeyMaterial| seen.kid() == material.kid())
+            {
+                return Err(invalid(format!("token.keys[{index}].kid"), "is used twice"));
+            }
+            if key.active {
+                if active.is_some() {
+                    return Err(invalid(
+                        "token.keys",
+                        "may mark only one key `active = true`",
+                    ));
+                }
+                active = Some(index);
+            }
+            keys.push(material);
+        }
+        if let Some(index) = active {
+            keys.swap(0, index);
+        }
+        Ok(keys)
+    }
+}
+
+impl KeyFile {
+    fn material(&self, index: usize) -> Result<KeyMaterial, ConfigError> {
+        let setting = |field: &str| format!("token.keys[{index}].{field}");
+        let kid_ok = !self.kid.is_empty()
+            && self.kid.len() <= 64
+            && self
+                .kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !kid_ok {
+            return Err(invalid(
+                setting("kid"),
+                "must be 1 to 64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        let (field, encoded) = match (self.alg, &self.secret, &self.private_key) {
+            (SigningAlgorithm::Hs256, Some(secret), None) => ("secret", secret),
+            (SigningAlgorithm::EdDsa, None, Some(private_key)) => ("private_key", private_key),
+            (SigningAlgorithm::Hs256, _, _) => {
+                return Err(invalid(setting("secret"), "is required for HS256, alone"));
+            }
+            (SigningAlgorithm::EdDsa, _, _) => {
+                return Err(invalid(
+                    setting("private_key"),
+                    "is required for EdDSA, alone",
+                ));
+            }
+        };
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded.expose().trim())
+            .map_err(|_| invalid(setting(field), "must be base64url without padding"))?;
+        KeyMaterial::new(self.kid.clone(), self.alg, SecretBytes::new(bytes))
+            .map_err(|err| invalid(setting(field), err.to_string()))
+    }
+}
+
+impl PasswordFile {
+    fn check(&self) -> Result<(), ConfigError> {
+        check_range(
+            "password.min_length",
+            self.min_length,
+            PASSWORD_MIN_FLOOR,
+            1_024,
+        )?;
+        check_range(
+            "password.max_length",
+            self.max_length,
+            self.min_length,
+            4_096,
+        )?;
+        check_range(
+            "password.argon2_memory_kib",
+            self.argon2_memory_kib,
+            ARGON2_MIN_MEMORY_KIB,
+            4 << 20,
+        )?;
+        check_range(
+            "password.argon2_iterations",
+            self.argon2_iterations,
+            ARGON2_MIN_ITERATIONS,
+            100,
+        )?;
+        check_range(
+            "password.argon2_parallelism",
+            self.argon2_parallelism,
+            1,
+            64,
+        )?;
+        check_range(
+            "password.max_concurrent_hashes",
+            self.max_concurrent_hashes,
+            1,
+            1_024,
+        )?;
+        check_range(
+            "password.queue_timeout_ms",
+            self.queue_timeout_ms,
+            1,
+            60_000,
+        )?;
+        self.settings()
+            .hashing
+            .params()
+            .map(drop)
+            .map_err(|err| invalid("password.argon2_*", format!("are refused by Argon2: {err}")))
+    }
+
+    fn settings(&self) -> PasswordSettings {
+        PasswordSettings {
+            min_length: self.min_length,
+            max_length: self.max_length,
+            hashing: HashSettings {
+                memory_kib: self.argon2_memory_kib,
+                iterations: self.argon2_iterations,
+                parallelism: self.argon2_parallelism,
+                max_concurrent: self.max_concurrent_hashes,
+                queue_timeout: Duration::from_millis(self.queue_timeout_ms),
+            },
+        }
+    }
+}
+
+fn check_range<T>(setting: &str, value: T, min: T, max: T) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if value < min || value > max {
+        return Err(invalid(
+            setting,
+            format!("is {value}; it must be between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_master_key(value: Option<&SecretString>) -> Result<MasterKey, ConfigError> {
+    let encoded = value.ok_or_else(|| ConfigError::Missing {
+        setting: "master_key",
+        hint: "with PostgreSQL the master key wraps the stored signing keys; set \
+               PORTCULLIS_MASTER_KEY to 32 random bytes in base64url without padding \
+               (e.g. `openssl rand 32 | basenc --base64url | tr -d =`)"
+            .to_owned(),
+    })?;
+    MasterKey::from_base64url(encoded.expose())
+        .map_err(|err| invalid("master_key", err.to_string()))
+}
+
+fn check_url_scheme(
+    setting: &'static str,
+    url: &SecretString,
+    schemes: &[&str],
+) -> Result<(), ConfigError> {
+    if schemes
+        .iter()
+        .any(|scheme| url.expose().starts_with(scheme))
+    {
+        return Ok(());
+    }
+    // The URL may hold a password, so the message names only the accepted schemes.
+    Err(invalid(
+        setting,
+        format!("must start with one of {}", schemes.join(", ")),
+    ))
+}
+
+/// `public_url` becomes the `iss` claim, which verifiers compare byte for byte, so only one
+/// spelling is accepted: scheme and host, optional port and path, no trailing slash.
+fn check_public_url(url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let problem = match rest {
+        None => Some("must start with http:// or https://"),
+        Some("") => Some("has no host"),
+        Some(_) if url.ends_with('/') => Some("must not end with a slash"),
+        Some(rest) if rest.starts_with('/') => Some("has no host"),
+        Some(rest) if rest.contains(['?', '#', '@']) => {
+            Some("must not contain a query, a fragment or credentials")
+        }
+        Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Some("must not contain whitespace")
+        }
+        Some(_) => None,
+    };
+    problem.map_or(Ok(()), |reason| Err(invalid("public_url", reason)))
+}
+
+fn check_data_dir(path: &Path) -> Result<(), ConfigError> {
+    if path.as_os_str().is_empty() {
+        return Err(invalid("data_dir", "must not be empty"));
+    }
+    Ok(())
+}
+
+fn check_redis_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        "redis_prefix",
+        "must be 1 to 64 of A-Z a-z 0-9 . _ : -",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASTER: &str = "B3Ut2iiVvW0RNdqNAx1H8byE5b1uYUOaMKTiTKsxvKE";
+
+    fn parse(toml: &str) -> Result<FileConfig, ConfigError> {
+        extract(Figment::from(Toml::string(toml)))
+    }
+
+    fn serve(extra: &str) -> Result<Config, ConfigError> {
+        let base = format!(
+            "database_url = \"postgres://localhost/db\"\nredis_url = \"redis://localhost\"\n\
+             master_key = \"{MASTER}\"\n"
+        );
+        parse(&format!("{base}{extra}"))?.into_config()
+    }
+
+    fn message(result: Result<Config, ConfigError>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = serve("").unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.redis_prefix, "portcullis");
+        assert_eq!(config.token.audience, "portcullis");
+        assert_eq!(config.token.access_ttl_secs, 900);
+        assert_eq!(config.token.refresh_grace_secs, 10);
+        assert_eq!(config.token.algorithm, SigningAlgorithm::Hs256);
+        assert!(config.token.keys.is_empty());
+        assert_eq!(config.password.hashing.memory_kib, 19_456);
+        assert_eq!(
+            (config.password.min_length, config.password.max_length),
+            (8, 256)
+        );
+        assert_eq!(config.http.body_limit_bytes, 65_536);
+        assert_eq!(parse("").unwrap().data_dir, Path::new("./data"));
+        assert!(message(serve("data_dir = \"\"")).contains("data_dir"));
+    }
+
+    #[test]
+    fn backends_and_master_key_are_required() {
+        let err = parse("").unwrap().into_config().unwrap_err().to_string();
+        assert!(
+            err.contains("database_url") && err.contains("issue #3"),
+            "{err}"
+        );
+        let err = parse("database_url = \"postgres://x\"")
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("redis_url"), "{err}");
+        let toml = "database_url = \"postgres://x\"\nredis_url = \"redis://x\"";
+        let err = parse(toml).unwrap().into_config().unwrap_err().to_string();
+        assert!(
+            err.contains("master_key") && err.contains("PORTCULLIS_MASTER_KEY"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn migrate_needs_only_the_database() {
+        let file = parse("database_url = \"postgres://x\"").unwrap();
+        assert!(file.check_common().is_ok());
+        assert!(file.required_database_url().is_ok());
+    }
+
+    #[test]
+    fn master_key_must_decode_to_32_bytes() {
+        let toml = "database_url = \"postgres://x\"\nredis_url = \"redis://x\"\n\
+                    master_key = \"c2hvcnQ\"";
+        let err = parse(toml).unwrap().into_config().unwrap_err().to_string();
+        assert!(
+            err.contains("master_key") && err.contains("32 bytes"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("c2hvcnQ"),
+            "the message must not echo the secret: {err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(parse("colour = \"blue\"").is_err());
+        assert!(parse("[token]\naccess_tll_secs = 60").is_err());
+    }
+
+    #[test]
+    fn argon2_floors_are_enforced() {
+        let err = message(serve("[password]\nargon2_memory_kib = 4096"));
+        assert!(err.contains("password.argon2_memory_kib"), "{err}");
+        assert!(message(serve("[password]\nargon2_iterations = 1")).contains("iterations"));
+        assert!(message(serve("[password]\nargon2_parallelism = 0")).contains("parallelism"));
+        assert!(message(serve("[password]\nmin_length = 4")).contains("min_length"));
+        assert!(message(serve("[password]\nmin_length = 20\nmax_length = 10")).contains("max"));
+    }
+
+    #[test]
+    fn token_ranges_are_enforced() {
+        let err = message(serve("[token]\nrefresh_grace_secs = 61"));
+        assert!(
+            err.contains("token.refresh_grace_secs") && err.contains("61"),
+            "{err}"
+        );
+        assert!(serve("[token]\nrefresh_grace_secs = 0").is_ok());
+        assert!(message(serve("[token]\naccess_ttl_secs = 59")).contains("access_ttl_secs"));
+        assert!(message(serve("[token]\naccess_ttl_secs = 86401")).contains("access_ttl"));
+        assert!(message(serve("[token]\naudience = \"\"")).contains("token.audience"));
+    }
+
+    #[test]
+    fn configured_keys_are_checked() {
+        let short = URL_SAFE_NO_PAD.encode([1_u8; 31]);
+        let err = message(serve(&format!(
+            "[[token.keys]]\nkid = \"a\"\nalg = \"HS256\"\nsecret = \"{short}\""
+        )));
+        assert!(
+            err.contains("token.keys[0].secret") && err.contains("32 bytes"),
+            "{err}"
+        );
+        assert!(
+            !err.contains(&short),
+            "the message must not echo the secret: {err}"
+        );
+        let seed = URL_SAFE_NO_PAD.encode([2_u8; 32]);
+        let err = message(serve(&format!(
+            "[[token.keys]]\nkid = \"a\"\nalg = \"EdDSA\"\nsecret = \"{seed}\""
+        )));
+        assert!(err.contains("private_key"), "{err}");
+        let err = message(serve(&format!(
+            "[[token.keys]]\nkid = \"a\"\nalg = \"EdDSA\"\nprivate_key = \"{seed}\"\n\
+             [[token.keys]]\nkid = \"a\"\nalg = \"EdDSA\"\nprivate_key = \"{seed}\""
+        )));
+        assert!(err.contains("used twice"), "{err}");
+        assert!(serve("[token]\nalgorithm = \"RS256\"").is_err());
+    }
+
+    #[test]
+    fn the_active_key_signs() {
+        let secret = URL_SAFE_NO_PAD.encode([1_u8; 32]);
+        let seed = URL_SAFE_NO_PAD.encode([2_u8; 32]);
+        let config = serve(&format!(
+            "[[token.keys]]\nkid = \"old\"\nalg = \"HS256\"\nsecret = \"{secret}\"\n\
+             [[token.keys]]\nkid = \"new\"\nalg = \"EdDSA\"\nprivate_key = \"{seed}\"\n\
+             active = true"
+        ))
+        .unwrap();
+        let kids: Vec<_> = config.token.keys.iter().map(KeyMaterial::kid).collect();
+        assert_eq!(kids, ["new", "old"]);
+        let two_active = format!(
+            "[[token.keys]]\nkid = \"a\"\nalg = \"HS256\"\nsecret = \"{secret}\"\nactive = true\n\
+             [[token.keys]]\nkid = \"b\"\nalg = \"HS256\"\nsecret = \"{secret}\"\nactive = true"
+        );
+        assert!(message(serve(&two_active)).contains("only one key"));
+    }
+
+    #[test]
+    fn public_url_has_one_spelling() {
+        for good in [
+            "https://auth.example.com",
+            "http://127.0.0.1:8080",
+            "https://x.io/auth",
+        ] {
+            assert!(check_public_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "auth.example.com",
+            "https://",
+            "https://auth.example.com/",
+            "https://auth.example.com?x=1",
+            "https://user:pw@auth.example.com",
+            "ftp://auth.example.com",
+            "https://auth example.com",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_and_prefix_are_checked() {
+        let err = parse("database_url = \"mysql://u:hunter2@x\"")
+            .unwrap()
+            .into_config();
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("database_url") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(message(serve("redis_prefix = \"has space\"")).contains("redis_prefix"));
+        assert!(serve("redis_prefix = \"e2e-1234:abc\"").is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = serve("").unwrap();
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains(MASTER) && !debug.contains("postgres://"),
+            "{debug}"
+        );
+    }
+}

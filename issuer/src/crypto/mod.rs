@@ -1,0 +1,9 @@
+//! Cryptography the issuer owns: key derivation and wrapping, refresh tokens, password hashing
+//! and signing-key material. Token signatures themselves are made by `jsonwebtoken` and checked
+//! by `portcullis-core`.
+
+pub(crate) mod keys;
+pub(crate) mod password;
+pub(crate) mod refresh;
+pub(crate) mod secret;
+pub(crate) mod signing;

@@ -1,0 +1,10 @@
+//! Extractors: tenant and principal (authorization is a type in the handler signature), and
+//! request bodies with the issuer's error mapping.
+
+mod form;
+mod json;
+mod principal;
+mod tenant;
+
+pub(crate) use form::FormBody;
+pub(crate) use json::JsonBody;

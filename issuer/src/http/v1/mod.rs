@@ -1,0 +1,4 @@
+//! The versioned API.
+
+pub(crate) mod auth;
+pub(crate) mod revocations;

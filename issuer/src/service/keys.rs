@@ -1,0 +1,229 @@
+//! The signing-key ring: configured keys, or one generated on first start and stored wrapped.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use tracing::info;
+
+use crate::clock::Clock;
+use crate::config::TokenSettings;
+use crate::crypto::keys::MasterKey;
+use crate::crypto::signing::{KeyMaterial, SigningAlgorithm};
+use crate::store::{SigningKeyStore, StoredKey};
+
+/// Prefix of generated key ids.
+const KID_PREFIX: &str = "sk_";
+
+/// Every key that verifies, the one that signs first.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyRing {
+    keys: Vec<KeyMaterial>,
+}
+
+impl KeyRing {
+    /// The key new tokens are signed with.
+    pub(crate) fn active(&self) -> Option<&KeyMaterial> {
+        self.keys.first()
+    }
+
+    /// Every key that verifies.
+    pub(crate) fn keys(&self) -> &[KeyMaterial] {
+        &self.keys
+    }
+
+    /// Configured keys if there are any; otherwise the stored keys, generating the first one
+    /// if there is none yet.
+    pub(crate) async fn load(
+        settings: &TokenSettings,
+        store: &Arc<dyn SigningKeyStore>,
+        master_key: &MasterKey,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        if !settings.keys.is_empty() {
+            let ring = Self {
+                keys: settings.keys.clone(),
+            };
+            if let Some(active) = ring.active() {
+                info!(
+                    keys = ring.keys.len(),
+                    active_kid = active.kid(),
+                    "using configured signing keys"
+                );
+            }
+            return Ok(ring);
+        }
+        let mut stored = store
+            .signing_keys()
+            .await
+            .context("reading stored signing keys")?;
+        if stored.is_empty() {
+            stored = generate_first(settings.algorithm, store, master_key, clock).await?;
+        }
+        let ring = unwrap_all(&stored, master_key)?;
+        if let Some(active) = ring.active() {
+            info!(
+                keys = ring.keys.len(),
+                active_kid = active.kid(),
+                algorithm = active.algorithm().as_str(),
+                "using signing keys stored in PostgreSQL"
+            );
+        }
+        Ok(ring)
+    }
+}
+
+/// Generates a key and offers it to the store, which keeps it only if no replica got there
+/// first; returns whatever the store holds afterwards.
+async fn generate_first(
+    algorithm: SigningAlgorithm,
+    store: &Arc<dyn SigningKeyStore>,
+    master_key: &MasterKey,
+    clock: Clock,
+) -> anyhow::Result<Vec<StoredKey>> {
+    let kid = format!("{KID_PREFIX}{}", clock.new_uuid_v7().simple());
+    let material =
+        KeyMaterial::generate(kid.clone(), algorithm).context("generating a signing key")?;
+    let wrapping = master_key
+        .wrapping_key()
+        .context("deriving the key-wrapping key")?;
+    let wrapped = wrapping
+        .wrap(
+            wrap_context(&kid, algorithm).as_bytes(),
+            material.secret().expose(),
+        )
+        .context("wrapping the new signing key")?;
+    let candidate = StoredKey {
+        kid: kid.clone(),
+        algorithm,
+        wrapped,
+        active: true,
+        created_at: clock.now(),
+    };
+    let stored = store
+        .insert_first_key(&candidate)
+        .await
+        .context("storing the new signing key")?;
+    if stored.iter().any(|key| key.kid == kid) {
+        info!(
+            target: "security",
+            kid = %kid,
+            algorithm = algorithm.as_str(),
+            "generated a signing key and stored it in PostgreSQL, wrapped with the master key"
+        );
+    }
+    Ok(stored)
+}
+
+/// The authenticated context of a wrapped key: a row cannot be relabelled as another key.
+fn wrap_context(kid: &str, algorithm: SigningAlgorithm) -> String {
+    format!("signing-key/{kid}/{}", algorithm.as_str())
+}
+
+/// Unwraps stored keys, active ones first (the store lists newest first).
+fn unwrap_all(stored: &[StoredKey], master_key: &MasterKey) -> anyhow::Result<KeyRing> {
+    let wrapping = master_key
+        .wrapping_key()
+        .context("deriving the key-wrapping key")?;
+    let mut active = Vec::new();
+    let mut retired = Vec::new();
+    for key in stored {
+        let secret = wrapping
+            .unwrap(
+                wrap_context(&key.kid, key.algorithm).as_bytes(),
+                &key.wrapped,
+            )
+            .with_context(|| {
+                format!(
+                    "stored signing key {} does not unwrap: is PORTCULLIS_MASTER_KEY the one \
+                     it was generated with?",
+                    key.kid
+                )
+            })?;
+        let material = KeyMaterial::new(key.kid.clone(), key.algorithm, secret)
+            .with_context(|| format!("stored signing key {} is malformed", key.kid))?;
+        if key.active {
+            active.push(material)
+        } else {
+            retired.push(material)
+        }
+    }
+    if active.is_empty() {
+        bail!("no stored signing key is active");
+    }
+    active.extend(retired);
+    Ok(KeyRing { keys: active })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::crypto::keys::Wrapped;
+
+    fn master(byte: u8) -> MasterKey {
+        MasterKey::from_base64url(&URL_SAFE_NO_PAD.encode([byte; 32])).unwrap()
+    }
+
+    fn stored(
+        kid: &str,
+        algorithm: SigningAlgorithm,
+        active: bool,
+        master: &MasterKey,
+    ) -> StoredKey {
+        let material = KeyMaterial::generate(kid.into(), algorithm).unwrap();
+        let wrapped = master
+            .wrapping_key()
+            .unwrap()
+            .wrap(
+                wrap_context(kid, algorithm).as_bytes(),
+                material.secret().expose(),
+            )
+            .unwrap();
+        StoredKey {
+            kid: kid.into(),
+            algorithm,
+            wrapped,
+            active,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn stored_keys_unwrap_active_first() {
+        let master = master(1);
+        let keys = [
+            stored("old", SigningAlgorithm::Hs256, false, &master),
+            stored("new", SigningAlgorithm::EdDsa, true, &master),
+        ];
+        let ring = unwrap_all(&keys, &master).unwrap();
+        let kids: Vec<_> = ring.keys().iter().map(KeyMaterial::kid).collect();
+        assert_eq!(kids, ["new", "old"]);
+        assert_eq!(ring.active().unwrap().algorithm(), SigningAlgorithm::EdDsa);
+    }
+
+    #[test]
+    fn a_wrong_master_key_is_a_clear_startup_error() {
+        let keys = [stored("k", SigningAlgorithm::Hs256, true, &master(1))];
+        let err = unwrap_all(&keys, &master(2)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("PORTCULLIS_MASTER_KEY"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_relabelled_row_does_not_unwrap() {
+        let master = master(1);
+        let mut key = stored("k", SigningAlgorithm::Hs256, true, &master);
+        key.kid = "other".into();
+        assert!(unwrap_all(&[key.clone()], &master).is_err());
+        key.kid = "k".into();
+        key.wrapped = Wrapped {
+            nonce: vec![0; 12],
+            ciphertext: key.wrapped.ciphertext,
+        };
+        assert!(unwrap_all(&[key], &master).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Domain services. Handlers call exactly one of these per request; services see storage only
+//! through the traits of [`crate::store`].
+
+pub(crate) mod accounts;
+pub(crate) mod email;
+pub(crate) mod keys;
+pub(crate) mod oauth;
+pub(crate) mod revocation;
+pub(crate) mod sessions;
+pub(crate) mod tenants;
+pub(crate) mod tokens;

@@ -1,0 +1,510 @@
+//! Storage, one trait per concern (design note 0002).
+//!
+//! Services see only these traits. PostgreSQL implements the durable ones ([`pg`]), Redis the
+//! fast-path blacklist ([`redis`]); the embedded backend of issue #3 adds implementations
+//! without touching services or handlers. Times are passed in by the caller, never read here.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::crypto::keys::Wrapped;
+use crate::crypto::refresh::TokenHash;
+use crate::crypto::signing::SigningAlgorithm;
+use crate::ids::{SessionId, TenantId, UserId};
+
+pub(crate) mod pg;
+pub(crate) mod redis;
+
+/// A storage failure. Never shown to clients; always an internal error.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("postgres")]
+    Postgres(#[from] sqlx::Error),
+    #[error("redis")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A tenant as requests see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tenant {
+    pub(crate) id: TenantId,
+    pub(crate) slug: String,
+}
+
+#[async_trait]
+pub(crate) trait TenantStore: Send + Sync + Debug {
+    /// The tenant serving a Host name (lowercase, without port).
+    async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, StoreError>;
+    /// The tenant with this slug.
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError>;
+    /// The tenant with this id.
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
+}
+
+/// A user to create.
+#[derive(Debug)]
+pub(crate) struct NewUser {
+    pub(crate) id: UserId,
+    pub(crate) tenant: TenantId,
+    pub(crate) email: String,
+    pub(crate) email_normalized: String,
+    pub(crate) name: Option<String>,
+    pub(crate) password_hash: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// What a login needs to check a password.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    pub(crate) user: UserId,
+    pub(crate) password_hash: String,
+}
+
+/// A user as `GET /v1/auth/me` shows them.
+#[derive(Debug)]
+pub(crate) struct UserProfile {
+    pub(crate) id: UserId,
+    /// The normalized form, the one the account is known by.
+    pub(crate) email: String,
+    pub(crate) name: Option<String>,
+    pub(crate) email_verified: bool,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// A user's role names and the union of their permissions, both sorted and unique.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Grants {
+    pub(crate) roles: Vec<String>,
+    pub(crate) permissions: Vec<String>,
+}
+
+#[async_trait]
+pub(crate) trait UserStore: Send + Sync + Debug {
+    /// Inserts the user with the tenant's default roles. `false`: the email is already taken
+    /// in that tenant and nothing was written.
+    async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError>;
+    /// The password hash of the account with this normalized email.
+    async fn credentials(
+        &self,
+        tenant: TenantId,
+        email_normalized: &str,
+    ) -> Result<Option<Credentials>, StoreError>;
+    /// A user's profile.
+    async fn profile(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<UserProfile>, StoreError>;
+    /// A user's roles and the union of their permissions.
+    async fn grants(&self, tenant: TenantId, user: UserId) -> Result<Grants, StoreError>;
+}
+
+/// A session to open together with its first refresh token.
+#[derive(Debug)]
+pub(crate) struct NewSession {
+    pub(crate) id: SessionId,
+    pub(crate) tenant: TenantId,
+    pub(crate) user: UserId,
+    pub(crate) amr: Vec<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) refresh_hash: TokenHash,
+    pub(crate) refresh_expires_at: DateTime<Utc>,
+}
+
+/// The session a refresh token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SessionRef {
+    pub(crate) id: SessionId,
+    pub(crate) user: UserId,
+    pub(crate) amr: Vec<String>,
+}
+
+/// One presentation of a refresh token.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    pub(crate) tenant: TenantId,
+    pub(crate) parent: TokenHash,
+    /// `SHA-256(HMAC(refresh key, parent))`: the only successor the parent can have.
+    pub(crate) successor: TokenHash,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) refresh_ttl: TimeDelta,
+    pub(crate) grace: TimeDelta,
+    /// `expires_at` of the session revocation written when reuse is detected.
+    pub(crate) revocation_expires_at: u64,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug)]
+pub(crate) enum RotationOutcome {
+    /// The token was unused: it is now used and its successor stored.
+    Rotated(SessionRef),
+    /// A duplicate inside the grace window: the successor already stored is the answer.
+    Replayed(SessionRef),
+    /// A used token outside the grace window: the session is revoked (if it was not yet).
+    Reused {
+        session: SessionRef,
+        revocations: Vec<Revocation>,
+    },
+    /// Unknown or expired, its session is over, or it is unused in a revoked session.
+    Rejected,
+}
+
+/// The state of a presented refresh token, read under a row lock.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshState {
+    pub(crate) session: SessionRef,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) used_at: Option<DateTime<Utc>>,
+    pub(crate) successor: Option<TokenHash>,
+    /// Whether the successor has itself been presented already.
+    pub(crate) successor_used: bool,
+    pub(crate) session_revoked: bool,
+    pub(crate) session_expires_at: DateTime<Utc>,
+}
+
+/// What a store must do with a presented token; every backend follows this one rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RotationDecision {
+    Claim,
+    Replay,
+    RevokeFamily,
+    Reject,
+}
+
+impl RefreshState {
+    /// The rotation rule of design note 0001.
+    ///
+    /// A used token is only answered with its successor while all of these hold: the session
+    /// is open, the grace window is open, the stored successor is the one the presented token
+    /// derives (same refresh key), and the successor is still unused. Once the legitimate
+    /// client has moved on, an old token can only be a copy: it is reported as reused (and its
+    /// family revoked, if it is not already) for as long as the family has not expired.
+    pub(crate) fn decide(&self, rotation: &Rotation) -> RotationDecision {
+        if self.session_expires_at <= rotation.now {
+            return RotationDecision::Reject;
+        }
+        let Some(used_at) = self.used_at else {
+            if self.session_revoked || self.expires_at <= rotation.now {
+                return RotationDecision::Reject;
+            }
+            return RotationDecision::Claim;
+        };
+        let in_grace =
+            rotation.grace > TimeDelta::zero() && rotation.now - used_at <= rotation.grace;
+        let replayable = !self.session_revoked
+            && in_grace
+            && self.successor == Some(rotation.successor)
+            && !self.successor_used;
+        if replayable {
+            RotationDecision::Replay
+        } else {
+            RotationDecision::RevokeFamily
+        }
+    }
+}
+
+/// A refresh token as introspection sees it.
+#[derive(Debug)]
+pub(crate) struct RefreshStatus {
+    pub(crate) session: SessionRef,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+    /// Unused, unexpired, and its session is open.
+    pub(crate) active: bool,
+}
+
+#[async_trait]
+pub(crate) trait SessionStore: Send + Sync + Debug {
+    /// Opens a session and stores its first refresh token, atomically.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Presents a refresh token: claims it, replays it or revokes its family, atomically.
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError>;
+    /// A refresh token's session and state, whether used or not.
+    async fn refresh_status(
+        &self,
+        tenant: TenantId,
+        token: TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RefreshStatus>, StoreError>;
+}
+
+/// What a revocation entry matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RevokedKind {
+    Jti,
+    Session,
+    Subject,
+}
+
+impl RevokedKind {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Jti => "jti",
+            Self::Session => "session",
+            Self::Subject => "subject",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "jti" => Some(Self::Jti),
+            "session" => Some(Self::Session),
+            "subject" => Some(Self::Subject),
+            _ => None,
+        }
+    }
+}
+
+/// A revocation to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NewRevocation {
+    pub(crate) kind: RevokedKind,
+    /// The jti, `ses_…` or `usr_…` exactly as in tokens.
+    pub(crate) value: String,
+    /// Subject entries: tokens with `iat` before this (unix seconds) are revoked.
+    pub(crate) issued_before: Option<u64>,
+    /// Unix seconds after which no token the entry matches is still valid.
+    pub(crate) expires_at: u64,
+}
+
+/// A recorded revocation, with its feed cursor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Revocation {
+    pub(crate) cursor: i64,
+    pub(crate) tenant: TenantId,
+    pub(crate) entry: NewRevocation,
+}
+
+/// Which sessions a revocation closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SessionScope {
+    None,
+    One(SessionId),
+    AllOf(UserId),
+}
+
+/// Sessions to close and entries to record, in one transaction. Every session actually
+/// closed also gets a `session` entry expiring at `session_entry_expires_at`.
+#[derive(Debug)]
+pub(crate) struct RevocationRequest {
+    pub(crate) tenant: TenantId,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) reason: &'static str,
+    pub(crate) sessions: SessionScope,
+    pub(crate) session_entry_expires_at: u64,
+    pub(crate) entries: Vec<NewRevocation>,
+}
+
+/// The identifiers of one token, to look up revocations that match it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RevocationProbe<'a> {
+    pub(crate) jti: &'a str,
+    pub(crate) session: &'a str,
+    pub(crate) subject: &'a str,
+}
+
+/// A revocation that matches a probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RevocationMatch {
+    pub(crate) kind: RevokedKind,
+    pub(crate) value: String,
+    pub(crate) issued_before: Option<u64>,
+}
+
+#[async_trait]
+pub(crate) trait RevocationStore: Send + Sync + Debug {
+    /// Closes sessions and records entries; returns what was recorded, in cursor order.
+    async fn revoke(&self, request: &RevocationRequest) -> Result<Vec<Revocation>, StoreError>;
+    /// Feed entries after `since` that can still match a valid token at `now`.
+    async fn feed_page(
+        &self,
+        since: i64,
+        limit: u16,
+        now: u64,
+    ) -> Result<Vec<Revocation>, StoreError>;
+    /// Every entry that can still match a valid token at `now`, to rebuild the blacklist.
+    async fn unexpired(&self, now: u64) -> Result<Vec<Revocation>, StoreError>;
+    /// Unexpired entries matching one token; the slow path while the blacklist is rebuilt.
+    async fn matching(
+        &self,
+        probe: RevocationProbe<'_>,
+        now: u64,
+    ) -> Result<Vec<RevocationMatch>, StoreError>;
+}
+
+#[async_trait]
+pub(crate) trait Blacklist: Send + Sync + Debug {
+    /// Copies recorded revocations into the fast path, each expiring with its entry.
+    async fn publish(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError>;
+    /// Entries matching one token, in one round trip; `None` when the blacklist is not known
+    /// to be complete (the marker is missing) and the durable store must be asked instead.
+    async fn lookup(
+        &self,
+        probe: RevocationProbe<'_>,
+    ) -> Result<Option<Vec<RevocationMatch>>, StoreError>;
+    /// Whether the completeness marker is present.
+    async fn is_hydrated(&self) -> Result<bool, StoreError>;
+    /// Writes every given entry and then the marker, atomically.
+    async fn hydrate(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError>;
+    /// Removes the marker, sending lookups to the durable store until the next hydration.
+    async fn invalidate(&self) -> Result<(), StoreError>;
+}
+
+/// A signing key as stored: material wrapped under the master key.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredKey {
+    pub(crate) kid: String,
+    pub(crate) algorithm: SigningAlgorithm,
+    pub(crate) wrapped: Wrapped,
+    pub(crate) active: bool,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub(crate) trait SigningKeyStore: Send + Sync + Debug {
+    /// Every stored key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Stores `candidate` only if no key exists yet, under a lock every replica takes, and
+    /// returns the keys that exist afterwards: replicas starting together agree on one key.
+    async fn insert_first_key(&self, candidate: &StoredKey) -> Result<Vec<StoredKey>, StoreError>;
+}
+
+/// A dependency `/readyz` checks.
+#[async_trait]
+pub(crate) trait Probe: Send + Sync + Debug {
+    /// The dependency's name in `/readyz` answers.
+    fn name(&self) -> &'static str;
+    /// One cheap round trip.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
+    }
+
+    fn rotation(now: i64, grace: i64) -> Rotation {
+        Rotation {
+            tenant: crate::ids::DEFAULT_TENANT,
+            parent: [1; 32],
+            successor: [2; 32],
+            now: at(now),
+            refresh_ttl: TimeDelta::seconds(3_600),
+            grace: TimeDelta::seconds(grace),
+            revocation_expires_at: 0,
+        }
+    }
+
+    fn unused() -> RefreshState {
+        RefreshState {
+            session: SessionRef {
+                id: SessionId::from_uuid(uuid::Uuid::from_u128(7)),
+                user: UserId::from_uuid(uuid::Uuid::from_u128(8)),
+                amr: vec!["pwd".into()],
+            },
+            expires_at: at(1_000),
+            used_at: None,
+            successor: None,
+            successor_used: false,
+            session_revoked: false,
+            session_expires_at: at(10_000),
+        }
+    }
+
+    fn used_at(secs: i64) -> RefreshState {
+        RefreshState {
+            used_at: Some(at(secs)),
+            successor: Some([2; 32]),
+            ..unused()
+        }
+    }
+
+    #[test]
+    fn an_unused_token_is_claimed_until_it_expires() {
+        assert_eq!(unused().decide(&rotation(0, 10)), RotationDecision::Claim);
+        assert_eq!(unused().decide(&rotation(999, 10)), RotationDecision::Claim);
+        assert_eq!(
+            unused().decide(&rotation(1_000, 10)),
+            RotationDecision::Reject
+        );
+    }
+
+    #[test]
+    fn a_closed_session_rejects_unused_tokens_and_reports_used_ones() {
+        let revoked = RefreshState {
+            session_revoked: true,
+            ..unused()
+        };
+        assert_eq!(revoked.decide(&rotation(1, 10)), RotationDecision::Reject);
+        let revoked_used = RefreshState {
+            session_revoked: true,
+            ..used_at(0)
+        };
+        assert_eq!(
+            revoked_used.decide(&rotation(1, 10)),
+            RotationDecision::RevokeFamily
+        );
+        let over = RefreshState {
+            session_expires_at: at(5),
+            ..used_at(0)
+        };
+        assert_eq!(over.decide(&rotation(5, 10)), RotationDecision::Reject);
+        let over = RefreshState {
+            session_expires_at: at(5),
+            ..unused()
+        };
+        assert_eq!(over.decide(&rotation(5, 10)), RotationDecision::Reject);
+    }
+
+    #[test]
+    fn a_duplicate_inside_the_grace_window_is_replayed() {
+        assert_eq!(
+            used_at(0).decide(&rotation(0, 10)),
+            RotationDecision::Replay
+        );
+        assert_eq!(
+            used_at(0).decide(&rotation(10, 10)),
+            RotationDecision::Replay
+        );
+        assert_eq!(
+            used_at(0).decide(&rotation(11, 10)),
+            RotationDecision::RevokeFamily
+        );
+    }
+
+    #[test]
+    fn no_grace_window_means_any_reuse_revokes() {
+        assert_eq!(
+            used_at(0).decide(&rotation(0, 0)),
+            RotationDecision::RevokeFamily
+        );
+    }
+
+    #[test]
+    fn a_replay_needs_the_same_unused_successor() {
+        let moved_on = RefreshState {
+            successor_used: true,
+            ..used_at(0)
+        };
+        assert_eq!(
+            moved_on.decide(&rotation(1, 10)),
+            RotationDecision::RevokeFamily
+        );
+        let other = RefreshState {
+            successor: Some([3; 32]),
+            ..used_at(0)
+        };
+        assert_eq!(
+            other.decide(&rotation(1, 10)),
+            RotationDecision::RevokeFamily
+        );
+    }
+}
