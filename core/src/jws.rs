@@ -8,12 +8,15 @@
 //! Decoding is strict: base64url without padding, and canonical, so the unused low bits of
 //! the last character must be zero. Without that rule several encodings of one signature
 //! would verify, and a token would not be a unique string (which matters to anything that
-//! caches or deduplicates tokens by their text).
+//! caches or deduplicates tokens by their text). The decoding itself is the `base64` crate's
+//! `GeneralPurpose` engine, configured to refuse padding and stray trailing bits.
 
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::base64url;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::{DecodeSliceError, Engine as _, alphabet};
+
 use crate::error::TokenError;
 use crate::jwt::header::Header;
 use crate::key::{Algorithm, Key};
@@ -24,6 +27,17 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The longest signature of a supported algorithm (Ed25519), in bytes.
 const MAX_SIGNATURE_LEN: usize = 64;
+
+/// The base64url codec of every token segment and JWK member (RFC 7515 section 2): the
+/// URL-safe alphabet, no padding on output, padding refused on input, and stray bits in the
+/// last character refused, so every byte string has exactly one accepted encoding.
+pub(crate) const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(false),
+);
 
 /// Headers up to this many decoded bytes are parsed from the stack, without allocating.
 const HEADER_STACK_LEN: usize = 256;
@@ -95,12 +109,14 @@ impl<'a> CompactJws<'a> {
             return Err(TokenError::Malformed);
         }
         let mut signature = [0u8; MAX_SIGNATURE_LEN];
-        let signature_len = if decoded_len(signature_b64.len())? <= MAX_SIGNATURE_LEN {
-            Some(decode_into(signature_b64, &mut signature)?)
-        } else {
-            // Still insist on a valid encoding, so `parse` means the same for every token.
-            decode_vec(signature_b64)?;
-            None
+        let signature_len = match decode_into(signature_b64, &mut signature)? {
+            Some(len) => Some(len),
+            None => {
+                // Longer than any supported signature. Still insist on a valid encoding, so
+                // `parse` means the same for every token.
+                decode_vec(signature_b64)?;
+                None
+            }
         };
         Ok(Self {
             signing_input,
@@ -217,16 +233,18 @@ pub(crate) fn algorithm(header: &Header<'_>) -> Result<Algorithm, TokenError> {
     Algorithm::from_jose(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)
 }
 
-fn decoded_len(encoded_len: usize) -> Result<usize, TokenError> {
-    base64url::decoded_len(encoded_len).ok_or(TokenError::Malformed)
-}
-
-fn decode_into(encoded: &str, out: &mut [u8]) -> Result<usize, TokenError> {
-    base64url::decode_into(encoded.as_bytes(), out).ok_or(TokenError::Malformed)
+/// Decodes `encoded` into the start of `out`: the decoded length, or `None` if `out` is too
+/// small (the input may then still be invalid).
+fn decode_into(encoded: &str, out: &mut [u8]) -> Result<Option<usize>, TokenError> {
+    match BASE64URL.decode_slice(encoded, out) {
+        Ok(len) => Ok(Some(len)),
+        Err(DecodeSliceError::OutputSliceTooSmall) => Ok(None),
+        Err(DecodeSliceError::DecodeError(_)) => Err(TokenError::Malformed),
+    }
 }
 
 fn decode_vec(encoded: &str) -> Result<Vec<u8>, TokenError> {
-    base64url::decode_vec(encoded.as_bytes()).ok_or(TokenError::Malformed)
+    BASE64URL.decode(encoded).map_err(|_| TokenError::Malformed)
 }
 
 /// Decodes `encoded` into a stack buffer of `N` bytes (or the heap when it is too small) and
@@ -235,18 +253,17 @@ fn with_decoded<const N: usize, R>(
     encoded: &str,
     use_bytes: impl FnOnce(&[u8]) -> Result<R, TokenError>,
 ) -> Result<R, TokenError> {
-    if decoded_len(encoded.len())? <= N {
-        let mut stack = [0u8; N];
-        let written = decode_into(encoded, &mut stack)?;
-        use_bytes(stack.get(..written).ok_or(TokenError::Malformed)?)
-    } else {
-        use_bytes(&decode_vec(encoded)?)
+    let mut stack = [0u8; N];
+    match decode_into(encoded, &mut stack)? {
+        Some(written) => use_bytes(stack.get(..written).ok_or(TokenError::Malformed)?),
+        None => use_bytes(&decode_vec(encoded)?),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
+    use alloc::vec;
+
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
@@ -299,6 +316,33 @@ mod tests {
             );
         }
         assert!(CompactJws::parse("eyJ9.e30.AA").is_ok());
+    }
+
+    #[test]
+    fn base64url_engine_is_canonical_only() {
+        for bad in [
+            "A", "AB", "AAB", "AA=", "AA==", "AAA=", "+AAA", "/AAA", "AA A", "AA.A", "é",
+        ] {
+            assert!(decode_vec(bad).is_err(), "{bad}");
+        }
+        assert_eq!(decode_vec("AA"), Ok(vec![0]));
+        assert_eq!(decode_vec("AAA"), Ok(vec![0, 0]));
+        assert_eq!(decode_vec(""), Ok(vec![]));
+        let data: Vec<u8> = (0..=255u8).collect();
+        for len in 0..data.len() {
+            let encoded = BASE64URL.encode(&data[..len]);
+            assert_eq!(encoded, URL_SAFE_NO_PAD.encode(&data[..len]));
+            assert_eq!(decode_vec(&encoded).as_deref(), Ok(&data[..len]));
+        }
+    }
+
+    #[test]
+    fn decode_into_reports_small_buffer_apart_from_bad_input() {
+        let mut out = [0u8; 2];
+        assert_eq!(decode_into("AAAA", &mut out), Ok(None));
+        assert_eq!(decode_into("AB", &mut out), Err(TokenError::Malformed));
+        let mut out = [0u8; 3];
+        assert_eq!(decode_into("AAAA", &mut out), Ok(Some(3)));
     }
 
     #[test]

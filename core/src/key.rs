@@ -9,14 +9,15 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::{Hmac, Mac as _};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::base64url;
 use crate::error::{KeyError, TokenError};
+use crate::jws::BASE64URL;
 
 /// The longest accepted `kid`, in bytes.
 pub const MAX_KID_LEN: usize = 256;
@@ -393,7 +394,9 @@ impl JwkIn {
         let kid = self.kid.ok_or(KeyError::InvalidKid)?;
         let x = self.x.ok_or(KeyError::InvalidPublicKey)?;
         // Canonical base64url without padding only, as for token segments.
-        let public = base64url::decode_vec(x.as_bytes()).ok_or(KeyError::InvalidPublicKey)?;
+        let public = BASE64URL
+            .decode(x)
+            .map_err(|_| KeyError::InvalidPublicKey)?;
         Key::ed25519(&kid, &public)
     }
 }

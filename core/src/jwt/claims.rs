@@ -2,11 +2,13 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 
 use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{Claim, TokenError};
-use crate::json::{Kind, Number, Reader, UniqueNames};
+use crate::jwt::strict::{Name, Names, Strict, drain_map, drain_seq, duplicate};
 
 /// The `aud` claim: one audience or several (RFC 7519 section 4.1.3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -82,55 +84,139 @@ pub struct Claims {
 /// (JavaScript included) represents exactly (RFC 7493 section 2.2).
 pub(crate) const MAX_TIME: u64 = (1 << 53) - 1;
 
-/// A NumericDate: a plain non-negative integer no larger than [`MAX_TIME`]; `None` for any
-/// other JSON value, which is still read through.
-fn time(reader: &mut Reader<'_>) -> Result<Option<u64>, TokenError> {
-    if reader.peek_kind()? != Kind::Number {
-        reader.skip_value()?;
-        return Ok(None);
-    }
-    Ok(match reader.number()? {
-        Number::Unsigned(value) if value <= MAX_TIME => Some(value),
-        // Fractions, exponents, signs and huge values are never a valid time.
-        Number::Unsigned(_) | Number::Other => None,
-    })
+/// A claim value as read, before the type rule of its claim is applied.
+enum Value {
+    /// A plain non-negative integer (no sign, fraction or exponent) that fits in a `u64`.
+    Unsigned(u64),
+    /// A string.
+    Text(String),
+    /// An array; `None` if any element is not a string.
+    Strings(Option<Vec<String>>),
+    /// Anything else: a negative, fractional or exponent number, a boolean, `null`, an
+    /// object.
+    Other,
 }
 
-/// A string; `None` for any other JSON value, which is still read through.
-fn string(reader: &mut Reader<'_>) -> Result<Option<String>, TokenError> {
-    if reader.peek_kind()? != Kind::String {
-        reader.skip_value()?;
-        return Ok(None);
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
     }
-    Ok(Some(reader.string()?.into_owned()))
 }
 
-/// An array of strings; `None` if it is not an array or any element is not a string.
-fn strings(reader: &mut Reader<'_>) -> Result<Option<Vec<String>>, TokenError> {
-    if reader.peek_kind()? != Kind::Array {
-        reader.skip_value()?;
-        return Ok(None);
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
     }
-    // Room for the usual handful of roles or permissions up front: growing from empty goes
-    // through the slower reallocation path.
-    let mut items = Vec::with_capacity(4);
-    let mut valid = true;
-    reader.array(|reader| {
-        match string(reader)? {
-            Some(item) if valid => items.push(item),
-            _ => valid = false,
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Value, E> {
+        // `serde_json` reports only negative integers as `i64`.
+        Ok(Value::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Unsigned(value))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value, E> {
+        // Fractions, exponents, `-0` and integers beyond `u64` are never a valid time.
+        Ok(Value::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Value, E> {
+        Ok(Value::Text(String::from(text)))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Value, E> {
+        Ok(Value::Text(text))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // Room for the usual handful of roles or permissions up front: growing from empty
+        // goes through the slower reallocation path.
+        let mut items = Vec::with_capacity(4);
+        let mut valid = true;
+        while let Some(Element(item)) = seq.next_element()? {
+            match item {
+                Some(item) if valid => items.push(item),
+                _ => valid = false,
+            }
         }
-        Ok(())
-    })?;
-    Ok(valid.then_some(items))
+        Ok(Value::Strings(valid.then_some(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        drain_map(map)?;
+        Ok(Value::Other)
+    }
 }
 
-/// `aud`: a string or an array of strings.
-fn audience(reader: &mut Reader<'_>) -> Result<Option<Audience>, TokenError> {
-    if reader.peek_kind()? == Kind::Array {
-        return Ok(strings(reader)?.map(Audience::Many));
+/// An array element: `Some` for a string, `None` for any other value (still read through).
+struct Element(Option<String>);
+
+impl<'de> Deserialize<'de> for Element {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ElementVisitor)
     }
-    Ok(string(reader)?.map(Audience::One))
+}
+
+struct ElementVisitor;
+
+impl<'de> Visitor<'de> for ElementVisitor {
+    type Value = Element;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Element, E> {
+        Ok(Element(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Element, E> {
+        Ok(Element(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Element, E> {
+        Ok(Element(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Element, E> {
+        Ok(Element(None))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Element, E> {
+        Ok(Element(Some(String::from(text))))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Element, E> {
+        Ok(Element(Some(text)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Element, E> {
+        Ok(Element(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element, A::Error> {
+        drain_seq(seq)?;
+        Ok(Element(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
+        drain_map(map)?;
+        Ok(Element(None))
+    }
 }
 
 /// Every claim this crate reads, in the order their errors are reported.
@@ -179,69 +265,25 @@ const fn bit(claim: Claim) -> u16 {
 }
 
 impl RawClaims {
-    /// Records a member, refusing a second occurrence of the same name.
-    fn see(&mut self, claim: Claim) -> Result<(), TokenError> {
-        if self.seen & bit(claim) != 0 {
-            return Err(TokenError::Malformed);
+    /// Stores a well-typed value, or records that the claim has the wrong type.
+    fn store(&mut self, claim: Claim, value: Value) {
+        match (claim, value) {
+            (Claim::Iss, Value::Text(text)) => self.iss = Some(text),
+            (Claim::Sub, Value::Text(text)) => self.sub = Some(text),
+            (Claim::Aud, Value::Text(one)) => self.aud = Some(Audience::One(one)),
+            (Claim::Aud, Value::Strings(Some(many))) => self.aud = Some(Audience::Many(many)),
+            (Claim::Exp, Value::Unsigned(time)) if time <= MAX_TIME => self.exp = Some(time),
+            (Claim::Nbf, Value::Unsigned(time)) if time <= MAX_TIME => self.nbf = Some(time),
+            (Claim::Iat, Value::Unsigned(time)) if time <= MAX_TIME => self.iat = Some(time),
+            (Claim::Jti, Value::Text(text)) => self.jti = Some(text),
+            (Claim::Tid, Value::Text(text)) => self.tid = Some(text),
+            (Claim::Sid, Value::Text(text)) => self.sid = Some(text),
+            (Claim::Roles, Value::Strings(Some(list))) => self.roles = Some(list),
+            (Claim::Perms, Value::Strings(Some(list))) => self.perms = Some(list),
+            (Claim::Amr, Value::Strings(Some(list))) => self.amr = Some(list),
+            // Fractions, exponents, signs and huge values are never a valid time.
+            (claim, _) => self.invalid |= bit(claim),
         }
-        self.seen |= bit(claim);
-        Ok(())
-    }
-
-    /// Stores a well-typed value or records the wrong type.
-    fn store<T>(&mut self, claim: Claim, value: Option<T>) -> Option<T> {
-        if value.is_none() {
-            self.invalid |= bit(claim);
-        }
-        value
-    }
-
-    /// Reads the claims object. Syntax errors and duplicate names are `Malformed`.
-    fn read(json: &[u8]) -> Result<Self, TokenError> {
-        let mut reader = Reader::new(json)?;
-        let mut raw = Self::default();
-        let mut others = UniqueNames::default();
-        reader.object(|reader, name| {
-            // Byte-array patterns compile to a branch tree on length and bytes, with no
-            // string comparison calls: this dispatch runs for every member of every token.
-            let claim = match name.as_bytes() {
-                [b'i', b's', b's'] => Claim::Iss,
-                [b's', b'u', b'b'] => Claim::Sub,
-                [b'a', b'u', b'd'] => Claim::Aud,
-                [b'e', b'x', b'p'] => Claim::Exp,
-                [b'n', b'b', b'f'] => Claim::Nbf,
-                [b'i', b'a', b't'] => Claim::Iat,
-                [b'j', b't', b'i'] => Claim::Jti,
-                [b't', b'i', b'd'] => Claim::Tid,
-                [b's', b'i', b'd'] => Claim::Sid,
-                [b'r', b'o', b'l', b'e', b's'] => Claim::Roles,
-                [b'p', b'e', b'r', b'm', b's'] => Claim::Perms,
-                [b'a', b'm', b'r'] => Claim::Amr,
-                _ => {
-                    others.push(name);
-                    return reader.skip_value();
-                }
-            };
-            raw.see(claim)?;
-            match claim {
-                Claim::Iss => raw.iss = raw.store(claim, string(reader)?),
-                Claim::Sub => raw.sub = raw.store(claim, string(reader)?),
-                Claim::Aud => raw.aud = raw.store(claim, audience(reader)?),
-                Claim::Exp => raw.exp = raw.store(claim, time(reader)?),
-                Claim::Nbf => raw.nbf = raw.store(claim, time(reader)?),
-                Claim::Iat => raw.iat = raw.store(claim, time(reader)?),
-                Claim::Jti => raw.jti = raw.store(claim, string(reader)?),
-                Claim::Tid => raw.tid = raw.store(claim, string(reader)?),
-                Claim::Sid => raw.sid = raw.store(claim, string(reader)?),
-                Claim::Roles => raw.roles = raw.store(claim, strings(reader)?),
-                Claim::Perms => raw.perms = raw.store(claim, strings(reader)?),
-                Claim::Amr => raw.amr = raw.store(claim, strings(reader)?),
-            }
-            Ok(())
-        })?;
-        reader.finish()?;
-        others.check()?;
-        Ok(raw)
     }
 
     /// Applies the typing rules: wrong types first, in claim order, then empty identifiers,
@@ -280,11 +322,73 @@ impl RawClaims {
     }
 }
 
+impl<'de> Deserialize<'de> for RawClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ClaimsVisitor)
+    }
+}
+
+struct ClaimsVisitor;
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = RawClaims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    /// Reads the claims object. A wrong type is recorded, not an error; duplicate names
+    /// (of claims read here or of any other member, at any depth) are errors.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
+        let mut raw = RawClaims::default();
+        let mut others = Names::default();
+        while let Some(Name(name)) = map.next_key()? {
+            // Byte-array patterns compile to a branch tree on length and bytes, with no
+            // string comparison calls: this dispatch runs for every member of every token.
+            let claim = match name.as_bytes() {
+                [b'i', b's', b's'] => Claim::Iss,
+                [b's', b'u', b'b'] => Claim::Sub,
+                [b'a', b'u', b'd'] => Claim::Aud,
+                [b'e', b'x', b'p'] => Claim::Exp,
+                [b'n', b'b', b'f'] => Claim::Nbf,
+                [b'i', b'a', b't'] => Claim::Iat,
+                [b'j', b't', b'i'] => Claim::Jti,
+                [b't', b'i', b'd'] => Claim::Tid,
+                [b's', b'i', b'd'] => Claim::Sid,
+                [b'r', b'o', b'l', b'e', b's'] => Claim::Roles,
+                [b'p', b'e', b'r', b'm', b's'] => Claim::Perms,
+                [b'a', b'm', b'r'] => Claim::Amr,
+                _ => {
+                    map.next_value::<Strict>()?;
+                    others.push(name);
+                    continue;
+                }
+            };
+            if raw.seen & bit(claim) != 0 {
+                return Err(duplicate(&name));
+            }
+            raw.seen |= bit(claim);
+            let value = map.next_value()?;
+            raw.store(claim, value);
+        }
+        others.check()?;
+        Ok(raw)
+    }
+}
+
 impl Claims {
-    /// Parses a decoded, already authenticated payload. Applies typing rules only; the
-    /// time, issuer and audience checks are the verifier's.
+    /// Parses a decoded, already authenticated payload with `serde_json`. Applies typing
+    /// rules only; the time, issuer and audience checks are the verifier's.
+    ///
+    /// JSON syntax errors, a payload that is not an object and duplicate names are
+    /// [`TokenError::Malformed`].
     pub(crate) fn from_json(json: &[u8]) -> Result<Self, TokenError> {
-        RawClaims::read(json)?.into_claims()
+        // One UTF-8 check of the whole text is cheaper than `serde_json` checking each string
+        // of a byte slice separately (RFC 8259 section 8.1: JSON text is UTF-8).
+        let json = core::str::from_utf8(json).map_err(|_| TokenError::Malformed)?;
+        serde_json::from_str::<RawClaims>(json)
+            .map_err(|_| TokenError::Malformed)?
+            .into_claims()
     }
 }
 
@@ -360,6 +464,17 @@ mod tests {
             MAX_TIME
         );
         assert_eq!(parse_with(r#","exp":0"#).unwrap().exp, 0);
+    }
+
+    #[test]
+    fn from_json_number_beyond_f64_is_malformed() {
+        // `serde_json` refuses a number it cannot represent even as an `f64`, so such a
+        // payload is not JSON it accepts: refused as a whole rather than as a bad time.
+        assert_eq!(parse_with(r#","exp":1e999"#), Err(TokenError::Malformed));
+        assert_eq!(
+            parse_with(r#","exp":20,"x":-1e999"#),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]

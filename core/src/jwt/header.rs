@@ -4,12 +4,15 @@
 //! verification key (`jku`, `jwk`, `x5u`, `x5c`) or change how it must be processed (`crit`,
 //! and RFC 7797's `b64`) are refused outright: keys come only from the configured set and no
 //! extension is understood. Any other member is ignored, as RFC 7515 requires, but duplicate
-//! names are refused everywhere.
+//! names are refused everywhere. The JSON itself is read by `serde_json`.
 
 use alloc::borrow::Cow;
+use core::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
 use crate::error::TokenError;
-use crate::json::{Kind, Reader, UniqueNames};
+use crate::jwt::strict::{Name, Names, Strict, duplicate};
 
 /// Header members this crate refuses whatever their value.
 const FORBIDDEN: [&str; 6] = ["crit", "jku", "jwk", "x5u", "x5c", "b64"];
@@ -26,37 +29,61 @@ pub(crate) struct Header<'a> {
 }
 
 impl<'a> Header<'a> {
-    /// Parses a decoded header.
+    /// Parses a decoded header with `serde_json`.
     ///
     /// Every failure is [`TokenError::Malformed`]: not a JSON object, `alg` missing, a member
     /// read here that is not a string, a forbidden member or a duplicate name.
     pub(crate) fn parse(json: &'a [u8]) -> Result<Self, TokenError> {
-        let mut reader = Reader::new(json)?;
+        let json = core::str::from_utf8(json).map_err(|_| TokenError::Malformed)?;
+        serde_json::from_str(json).map_err(|_| TokenError::Malformed)
+    }
+}
+
+impl<'de> Deserialize<'de> for Header<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Header<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header<'de>, A::Error> {
         let mut alg = None;
         let mut kid = None;
         let mut typ = None;
-        let mut others = UniqueNames::default();
-        reader.object(|reader, name| {
+        let mut others = Names::default();
+        while let Some(Name(name)) = map.next_key()? {
             let slot = match name.as_ref() {
                 "alg" => &mut alg,
                 "kid" => &mut kid,
                 "typ" => &mut typ,
-                forbidden if FORBIDDEN.contains(&forbidden) => return Err(TokenError::Malformed),
+                forbidden if FORBIDDEN.contains(&forbidden) => {
+                    return Err(de::Error::custom(format_args!(
+                        "header member `{forbidden}` is refused"
+                    )));
+                }
                 _ => {
+                    map.next_value::<Strict>()?;
                     others.push(name);
-                    return reader.skip_value();
+                    continue;
                 }
             };
-            if slot.is_some() || reader.peek_kind()? != Kind::String {
-                return Err(TokenError::Malformed);
+            if slot.is_some() {
+                return Err(duplicate(&name));
             }
-            *slot = Some(reader.string()?);
-            Ok(())
-        })?;
-        reader.finish()?;
+            let Name(value) = map.next_value()?;
+            *slot = Some(value);
+        }
         others.check()?;
         Ok(Header {
-            alg: alg.ok_or(TokenError::Malformed)?,
+            alg: alg.ok_or_else(|| de::Error::missing_field("alg"))?,
             kid,
             typ,
         })

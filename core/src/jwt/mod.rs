@@ -2,4 +2,5 @@
 
 pub(crate) mod claims;
 pub(crate) mod header;
+pub(crate) mod strict;
 pub(crate) mod validate;

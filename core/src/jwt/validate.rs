@@ -8,9 +8,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use alloc::{format, vec};
 
-use crate::base64url;
+use base64::Engine as _;
+
 use crate::error::{ConfigError, TokenError};
-use crate::jws::{self, CompactJws};
+use crate::jws::{self, BASE64URL, CompactJws};
 use crate::jwt::claims::Claims;
 use crate::jwt::header::Header;
 use crate::key::{Key, KeySet};
@@ -181,7 +182,7 @@ fn known_headers(keys: &KeySet, validation: &Validation) -> Vec<(String, usize)>
             None => vec![format!(r#"{{"alg":"{alg}","kid":"{kid}"}}"#)],
         };
         for json in candidates {
-            let encoded = base64url::encode(json.as_bytes());
+            let encoded = BASE64URL.encode(json);
             if let Some(index) = admitted(keys, validation, &encoded) {
                 known.push((encoded, index));
             }
@@ -195,7 +196,7 @@ fn known_headers(keys: &KeySet, validation: &Validation) -> Vec<(String, usize)>
 /// The position of the key the ordinary header path picks for `encoded`, if it accepts it.
 fn admitted(keys: &KeySet, validation: &Validation, encoded: &str) -> Option<usize> {
     // A `kid` or `typ` that needed escaping would have produced invalid JSON: refused here.
-    let json = base64url::decode_vec(encoded.as_bytes())?;
+    let json = BASE64URL.decode(encoded).ok()?;
     let header = Header::parse(&json).ok()?;
     let key = select_key(keys, &header).ok()?;
     validation.check_typ(header.typ.as_deref()).ok()?;
@@ -347,14 +348,10 @@ mod tests {
 
     fn sign(header: &str, payload: &str) -> String {
         use hmac::Mac as _;
-        let input = format!(
-            "{}.{}",
-            base64url::encode(header.as_bytes()),
-            base64url::encode(payload.as_bytes())
-        );
+        let input = format!("{}.{}", BASE64URL.encode(header), BASE64URL.encode(payload));
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&SECRET).unwrap();
         mac.update(input.as_bytes());
-        let signature = base64url::encode(&mac.finalize().into_bytes());
+        let signature = BASE64URL.encode(mac.finalize().into_bytes());
         format!("{input}.{signature}")
     }
 
@@ -386,12 +383,12 @@ mod tests {
     #[test]
     fn known_headers_cover_each_key_in_issuer_order() {
         let (fast, _) = verifiers(validation());
-        let issuer_order = base64url::encode(br#"{"typ":"at+jwt","alg":"HS256","kid":"k1"}"#);
+        let issuer_order = BASE64URL.encode(br#"{"typ":"at+jwt","alg":"HS256","kid":"k1"}"#);
         assert!(
             fast.known_key(&issuer_order)
                 .is_some_and(|key| key.kid() == "k1")
         );
-        let ed = base64url::encode(br#"{"alg":"EdDSA","kid":"e1","typ":"at+jwt"}"#);
+        let ed = BASE64URL.encode(br#"{"alg":"EdDSA","kid":"e1","typ":"at+jwt"}"#);
         assert!(fast.known_key(&ed).is_some_and(|key| key.kid() == "e1"));
         // A `kid` that would need escaping is never precomputed; it takes the ordinary path.
         assert!(
@@ -431,7 +428,7 @@ mod tests {
                     "{header}"
                 );
                 let (input, _) = token.rsplit_once('.').unwrap();
-                let forged = format!("{input}.{}", base64url::encode(&[0u8; 32]));
+                let forged = format!("{input}.{}", BASE64URL.encode([0u8; 32]));
                 assert_eq!(
                     fast.verify(&forged, NOW),
                     slow.verify(&forged, NOW),
