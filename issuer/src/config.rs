@@ -28,8 +28,6 @@ const CONFIG_PATH_VAR: &str = "PORTCULLIS_CONFIG";
 /// `PORTCULLIS_*` variables that belong to other tools (the config path itself, and the test
 /// runner's switch), so they are not mistaken for unknown settings.
 const NOT_SETTINGS: &[&str] = &["config", "require_services"];
-/// Where the embedded backend will make PostgreSQL and Redis optional.
-const EMBEDDED_ISSUE: &str = "until the embedded backend (issue #3) lands";
 
 /// A setting that is missing, malformed or out of range.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +83,6 @@ struct FileConfig {
     database_url: Option<SecretString>,
     redis_url: Option<SecretString>,
     redis_prefix: String,
-    /// Accepted now so configurations stay valid when the embedded backend (#3) uses it.
     data_dir: PathBuf,
     master_key: Option<SecretString>,
     log_format: LogFormat,
@@ -181,6 +178,10 @@ impl Default for PasswordFile {
 struct HttpFile {
     body_limit_bytes: usize,
     request_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog (see `http::serve`).
+    max_connections: usize,
+    /// How long a client may take to send a request head, or keep a connection idle.
+    header_read_timeout_secs: u64,
 }
 
 impl Default for HttpFile {
@@ -188,6 +189,8 @@ impl Default for HttpFile {
         Self {
             body_limit_bytes: 65_536,
             request_timeout_secs: 30,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -198,15 +201,30 @@ const ARGON2_MIN_ITERATIONS: u32 = 2;
 /// NIST SP 800-63B: memorized secrets are at least 8 characters.
 const PASSWORD_MIN_FLOOR: usize = 8;
 
+/// Where durable data and the revocation blacklist live: the table of design note 0003.
+#[derive(Debug)]
+pub(crate) enum Storage {
+    /// `database_url` and `redis_url` unset: SQLite in `data_dir`, an in-process blacklist,
+    /// one node.
+    Embedded { data_dir: PathBuf },
+    /// `database_url` set: PostgreSQL, shared by many replicas; with `redis_url` the blacklist
+    /// is in Redis, without it in each process, polled from the PostgreSQL feed.
+    Postgres {
+        database_url: SecretString,
+        redis_url: Option<SecretString>,
+    },
+}
+
 /// The validated settings of `issuer serve`.
 #[derive(Debug)]
 pub struct Config {
     pub(crate) listen: SocketAddr,
     pub(crate) public_url: Option<String>,
-    pub(crate) database_url: SecretString,
-    pub(crate) redis_url: SecretString,
+    pub(crate) storage: Storage,
     pub(crate) redis_prefix: String,
-    pub(crate) master_key: MasterKey,
+    /// `None` only with [`Storage::Embedded`], which keeps a generated key in its data
+    /// directory.
+    pub(crate) master_key: Option<MasterKey>,
     pub(crate) log_format: LogFormat,
     pub(crate) token: TokenSettings,
     pub(crate) password: PasswordSettings,
@@ -223,7 +241,7 @@ impl Config {
 /// The validated settings of `issuer migrate`: only the database is needed.
 #[derive(Debug)]
 pub struct MigrateConfig {
-    pub(crate) database_url: SecretString,
+    pub(crate) storage: Storage,
     pub(crate) log_format: LogFormat,
 }
 
@@ -260,6 +278,8 @@ pub(crate) struct PasswordSettings {
 pub(crate) struct HttpSettings {
     pub(crate) body_limit_bytes: usize,
     pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) header_read_timeout: Duration,
 }
 
 /// Loads and validates the settings of `issuer serve`.
@@ -280,7 +300,7 @@ pub fn load_for_migrate() -> Result<MigrateConfig, ConfigError> {
     let file = extract(layers()?)?;
     file.check_common()?;
     Ok(MigrateConfig {
-        database_url: file.required_database_url()?,
+        storage: file.storage()?,
         log_format: file.log_format,
     })
 }
@@ -307,22 +327,16 @@ fn extract(figment: Figment) -> Result<FileConfig, ConfigError> {
 impl FileConfig {
     fn into_config(self) -> Result<Config, ConfigError> {
         self.check_common()?;
-        let database_url = self.required_database_url()?;
-        let redis_url = self.redis_url.ok_or_else(|| ConfigError::Missing {
-            setting: "redis_url",
-            hint: format!("set PORTCULLIS_REDIS_URL (redis://…) {EMBEDDED_ISSUE}"),
-        })?;
-        check_url_scheme(
-            "redis_url",
-            &redis_url,
-            &["redis://", "rediss://", "redis+unix://"],
-        )?;
-        let master_key = parse_master_key(self.master_key.as_ref())?;
+        let storage = self.storage()?;
+        let master_key = match (&storage, &self.master_key) {
+            (_, Some(encoded)) => Some(parse_master_key(encoded)?),
+            (Storage::Embedded { .. }, None) => None,
+            (Storage::Postgres { .. }, None) => return Err(missing_master_key()),
+        };
         Ok(Config {
             listen: self.listen,
             public_url: self.public_url,
-            database_url,
-            redis_url,
+            storage,
             redis_prefix: self.redis_prefix,
             master_key,
             log_format: self.log_format,
@@ -331,6 +345,8 @@ impl FileConfig {
             http: HttpSettings {
                 body_limit_bytes: self.http.body_limit_bytes,
                 request_timeout: Duration::from_secs(self.http.request_timeout_secs),
+                max_connections: self.http.max_connections,
+                header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
             },
         })
     }
@@ -355,19 +371,53 @@ impl FileConfig {
             self.http.request_timeout_secs,
             1,
             600,
+        )?;
+        // The ceiling keeps the value within what a Tokio semaphore can count.
+        check_range(
+            "http.max_connections",
+            self.http.max_connections,
+            1,
+            1_000_000,
+        )?;
+        check_range(
+            "http.header_read_timeout_secs",
+            self.http.header_read_timeout_secs,
+            1,
+            600,
         )
     }
 
-    fn required_database_url(&self) -> Result<SecretString, ConfigError> {
-        let url = self
-            .database_url
-            .clone()
-            .ok_or_else(|| ConfigError::Missing {
-                setting: "database_url",
-                hint: format!("set PORTCULLIS_DATABASE_URL (postgres://…) {EMBEDDED_ISSUE}"),
-            })?;
-        check_url_scheme("database_url", &url, &["postgres://", "postgresql://"])?;
-        Ok(url)
+    /// The backend the URLs select (design note 0003); nothing is refused silently.
+    fn storage(&self) -> Result<Storage, ConfigError> {
+        let Some(database_url) = self.database_url.clone() else {
+            if self.redis_url.is_some() {
+                return Err(invalid(
+                    "redis_url",
+                    "is set but `database_url` is not: without `database_url` the issuer runs \
+                     the embedded SQLite backend, which is single-node, and a shared Redis would \
+                     suggest otherwise; set `database_url` (PostgreSQL) too, or unset `redis_url`",
+                ));
+            }
+            return Ok(Storage::Embedded {
+                data_dir: self.data_dir.clone(),
+            });
+        };
+        check_url_scheme(
+            "database_url",
+            &database_url,
+            &["postgres://", "postgresql://"],
+        )?;
+        if let Some(redis_url) = &self.redis_url {
+            check_url_scheme(
+                "redis_url",
+                redis_url,
+                &["redis://", "rediss://", "redis+unix://"],
+            )?;
+        }
+        Ok(Storage::Postgres {
+            database_url,
+            redis_url: self.redis_url.clone(),
+        })
     }
 }
 
@@ -395,6 +445,17 @@ impl TokenFile {
             1,
             63_072_000,
         )?;
+        // A session shorter than one access token would outlive itself through that token.
+        // Refresh tokens need no such rule: the session's end caps them.
+        if self.session_max_secs < self.access_ttl_secs {
+            return Err(invalid(
+                "token.session_max_secs",
+                format!(
+                    "is {}; it must be at least `token.access_ttl_secs` ({})",
+                    self.session_max_secs, self.access_ttl_secs
+                ),
+            ));
+        }
         check_range("token.refresh_grace_secs", self.refresh_grace_secs, 0, 60)?;
         self.configured_keys().map(drop)
     }
@@ -486,10 +547,19 @@ impl PasswordFile {
             PASSWORD_MIN_FLOOR,
             1_024,
         )?;
+        if self.min_length > self.max_length {
+            return Err(invalid(
+                "password.min_length",
+                format!(
+                    "is {}; it must not exceed `password.max_length` ({})",
+                    self.min_length, self.max_length
+                ),
+            ));
+        }
         check_range(
             "password.max_length",
             self.max_length,
-            self.min_length,
+            PASSWORD_MIN_FLOOR,
             4_096,
         )?;
         check_range(
@@ -557,14 +627,17 @@ where
     Ok(())
 }
 
-fn parse_master_key(value: Option<&SecretString>) -> Result<MasterKey, ConfigError> {
-    let encoded = value.ok_or_else(|| ConfigError::Missing {
+fn missing_master_key() -> ConfigError {
+    ConfigError::Missing {
         setting: "master_key",
-        hint: "with PostgreSQL the master key wraps the stored signing keys; set \
-               PORTCULLIS_MASTER_KEY to 32 random bytes in base64url without padding \
-               (e.g. `openssl rand 32 | basenc --base64url | tr -d =`)"
+        hint: "with PostgreSQL the master key wraps the stored signing keys and every replica \
+               needs the same one; set PORTCULLIS_MASTER_KEY to 32 random bytes in base64url \
+               without padding (e.g. `openssl rand 32 | basenc --base64url | tr -d =`)"
             .to_owned(),
-    })?;
+    }
+}
+
+fn parse_master_key(encoded: &SecretString) -> Result<MasterKey, ConfigError> {
     MasterKey::from_base64url(encoded.expose())
         .map_err(|err| invalid("master_key", err.to_string()))
 }
@@ -673,31 +746,85 @@ mod tests {
         assert!(message(serve("data_dir = \"\"")).contains("data_dir"));
     }
 
+    fn storage(toml: &str) -> Result<Storage, ConfigError> {
+        parse(toml)?.into_config().map(|config| config.storage)
+    }
+
+    fn embedded_dir(config: &Config) -> Option<&Path> {
+        match &config.storage {
+            Storage::Embedded { data_dir } => Some(data_dir),
+            Storage::Postgres { .. } => None,
+        }
+    }
+
     #[test]
-    fn backends_and_master_key_are_required() {
-        let err = parse("").unwrap().into_config().unwrap_err().to_string();
-        assert!(
-            err.contains("database_url") && err.contains("issue #3"),
-            "{err}"
-        );
-        let err = parse("database_url = \"postgres://x\"")
+    fn no_urls_select_the_embedded_backend_with_a_generated_key() {
+        let config = parse("").unwrap().into_config().unwrap();
+        assert_eq!(embedded_dir(&config), Some(Path::new("./data")));
+        assert!(config.master_key.is_none());
+        let config = parse(&format!("data_dir = \"/srv/p\"\nmaster_key = \"{MASTER}\""))
             .unwrap()
             .into_config()
-            .unwrap_err();
-        assert!(err.to_string().contains("redis_url"), "{err}");
-        let toml = "database_url = \"postgres://x\"\nredis_url = \"redis://x\"";
-        let err = parse(toml).unwrap().into_config().unwrap_err().to_string();
+            .unwrap();
+        assert_eq!(embedded_dir(&config), Some(Path::new("/srv/p")));
+        assert!(config.master_key.is_some(), "a configured key is used");
+    }
+
+    #[test]
+    fn database_url_alone_selects_postgres_with_an_in_process_blacklist() {
+        let toml = format!("database_url = \"postgres://x\"\nmaster_key = \"{MASTER}\"");
+        assert!(matches!(
+            storage(&toml).unwrap(),
+            Storage::Postgres {
+                redis_url: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            serve("").unwrap().storage,
+            Storage::Postgres {
+                redis_url: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn redis_without_database_is_refused() {
+        let err = storage("redis_url = \"redis://x\"")
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("master_key") && err.contains("PORTCULLIS_MASTER_KEY"),
+            err.contains("redis_url") && err.contains("single-node"),
             "{err}"
         );
+        let migrate = parse("redis_url = \"redis://x\"").unwrap().storage();
+        assert!(migrate.is_err(), "`issuer migrate` applies the same rule");
+    }
+
+    #[test]
+    fn postgres_requires_the_master_key() {
+        for toml in [
+            "database_url = \"postgres://x\"",
+            "database_url = \"postgres://x\"\nredis_url = \"redis://x\"",
+        ] {
+            let err = storage(toml).unwrap_err().to_string();
+            assert!(
+                err.contains("master_key") && err.contains("PORTCULLIS_MASTER_KEY"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
     fn migrate_needs_only_the_database() {
         let file = parse("database_url = \"postgres://x\"").unwrap();
         assert!(file.check_common().is_ok());
-        assert!(file.required_database_url().is_ok());
+        assert!(matches!(file.storage(), Ok(Storage::Postgres { .. })));
+        assert!(matches!(
+            parse("").unwrap().storage(),
+            Ok(Storage::Embedded { .. })
+        ));
     }
 
     #[test]
@@ -728,7 +855,43 @@ mod tests {
         assert!(message(serve("[password]\nargon2_iterations = 1")).contains("iterations"));
         assert!(message(serve("[password]\nargon2_parallelism = 0")).contains("parallelism"));
         assert!(message(serve("[password]\nmin_length = 4")).contains("min_length"));
-        assert!(message(serve("[password]\nmin_length = 20\nmax_length = 10")).contains("max"));
+        let err = message(serve("[password]\nmin_length = 20\nmax_length = 10"));
+        assert!(
+            err.starts_with("`password.min_length` is 20")
+                && err.contains("`password.max_length` (10)"),
+            "{err}"
+        );
+        assert!(serve("[password]\nmin_length = 10\nmax_length = 10").is_ok());
+    }
+
+    #[test]
+    fn sessions_last_at_least_one_access_token() {
+        let err = message(serve(
+            "[token]\naccess_ttl_secs = 900\nsession_max_secs = 899",
+        ));
+        assert!(
+            err.starts_with("`token.session_max_secs` is 899")
+                && err.contains("`token.access_ttl_secs` (900)"),
+            "{err}"
+        );
+        assert!(serve("[token]\naccess_ttl_secs = 900\nsession_max_secs = 900").is_ok());
+        // A refresh token may be set to outlive the session; the session's end caps it.
+        assert!(serve("[token]\nrefresh_ttl_secs = 7776000\nsession_max_secs = 3600").is_ok());
+    }
+
+    #[test]
+    fn http_connection_limits_have_defaults_and_ranges() {
+        let config = serve("").unwrap();
+        assert_eq!(config.http.max_connections, 10_000);
+        assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.http.request_timeout, Duration::from_secs(30));
+        let config = serve("[http]\nmax_connections = 1\nheader_read_timeout_secs = 3").unwrap();
+        assert_eq!(config.http.max_connections, 1);
+        assert_eq!(config.http.header_read_timeout, Duration::from_secs(3));
+        let err = message(serve("[http]\nmax_connections = 0"));
+        assert!(err.contains("`http.max_connections` is 0"), "{err}");
+        let err = message(serve("[http]\nheader_read_timeout_secs = 0"));
+        assert!(err.contains("`http.header_read_timeout_secs`"), "{err}");
     }
 
     #[test]

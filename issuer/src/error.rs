@@ -64,6 +64,9 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// 500: anything else.
     InternalError,
+    /// 408: the request (reading its body, or the handler) ran past
+    /// `http.request_timeout_secs`.
+    RequestTimeout,
 }
 
 /// Every code, in the order of design note 0002. Append only.
@@ -87,6 +90,7 @@ pub const CODES: &[ErrorCode] = &[
     ErrorCode::ServerBusy,
     ErrorCode::ServiceUnavailable,
     ErrorCode::InternalError,
+    ErrorCode::RequestTimeout,
 ];
 
 impl ErrorCode {
@@ -112,6 +116,7 @@ impl ErrorCode {
             Self::ServerBusy => "server_busy",
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalError => "internal_error",
+            Self::RequestTimeout => "request_timeout",
         }
     }
 
@@ -134,6 +139,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::ServerBusy | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -159,6 +165,7 @@ impl ErrorCode {
             Self::ServerBusy => "Server busy",
             Self::ServiceUnavailable => "Service unavailable",
             Self::InternalError => "Internal error",
+            Self::RequestTimeout => "Request timeout",
         }
     }
 
@@ -405,7 +412,7 @@ pub(crate) fn classify_redis(err: &redis::RedisError) -> FailureClass {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         let class = match &err {
-            StoreError::Postgres(err) => classify_sqlx(err),
+            StoreError::Database(err) => classify_sqlx(err),
             StoreError::Redis(err) => classify_redis(err),
             StoreError::Corrupt(_) => FailureClass::Fault,
         };
@@ -569,6 +576,7 @@ mod tests {
                 "server_busy",
                 "service_unavailable",
                 "internal_error",
+                "request_timeout",
             ]
         );
         let statuses: Vec<_> = CODES.iter().map(|code| code.status().as_u16()).collect();
@@ -576,7 +584,7 @@ mod tests {
             statuses,
             [
                 400, 400, 422, 415, 413, 401, 401, 401, 401, 401, 401, 401, 403, 404, 404, 405,
-                503, 503, 500
+                503, 503, 500, 408
             ]
         );
         assert_eq!(
@@ -609,10 +617,11 @@ mod tests {
                 | ErrorCode::MethodNotAllowed
                 | ErrorCode::ServerBusy
                 | ErrorCode::ServiceUnavailable
-                | ErrorCode::InternalError => {}
+                | ErrorCode::InternalError
+                | ErrorCode::RequestTimeout => {}
             }
         }
-        assert_eq!(CODES.len(), 19);
+        assert_eq!(CODES.len(), 20);
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {

@@ -1,8 +1,9 @@
-//! The Portcullis issuer: accounts, sessions and tokens over PostgreSQL and Redis.
+//! The Portcullis issuer: accounts, sessions and tokens, embedded on SQLite by default or on
+//! PostgreSQL (and Redis) for many replicas.
 //!
 //! [`run`] wires the stores, services and router together and serves; [`migrate`] only
-//! applies the database migrations. Design notes 0001 (the spine) and 0002 (the issuer) fix
-//! the contracts implemented here.
+//! applies the database migrations. Design notes 0001 (the spine), 0002 (the issuer) and 0003
+//! (the embedded backend) fix the contracts implemented here.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -15,10 +16,13 @@ use chrono::TimeDelta;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::backend::{Backend, Mode, Stores};
 use crate::clock::Clock;
 use crate::config::{Config, MigrateConfig};
+use crate::crypto::keys::MasterKey;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::SuccessorKey;
+use crate::data_dir::MASTER_KEY_FILE;
 use crate::service::accounts::{AccountDeps, AccountService, PasswordPolicy};
 use crate::service::keys::KeyRing;
 use crate::service::oauth::OAuthService;
@@ -26,13 +30,13 @@ use crate::service::revocation::RevocationService;
 use crate::service::sessions::{SessionDeps, SessionService, SessionSettings};
 use crate::service::tenants::TenantService;
 use crate::service::tokens::{TokenService, TokenSetup};
-use crate::store::pg::PgStore;
-use crate::store::redis::RedisBlacklist;
-use crate::store::{Probe, SigningKeyStore};
+use crate::store::Probe;
 
+mod backend;
 mod clock;
 pub mod config;
 mod crypto;
+mod data_dir;
 pub mod error;
 mod http;
 mod ids;
@@ -73,15 +77,7 @@ pub(crate) struct Services {
 ///
 /// Any start-up step that fails, with context naming it.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let pg = PgStore::connect(&config.database_url)
-        .await
-        .context("connecting to PostgreSQL")?;
-    pg.migrate()
-        .await
-        .context("applying the PostgreSQL migrations")?;
-    let redis = RedisBlacklist::connect(&config.redis_url, config.redis_prefix.clone())
-        .await
-        .context("connecting to Redis")?;
+    let backend = backend::open(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -90,20 +86,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let state = build_state(&config, Arc::new(pg), Arc::new(redis), public_url).await?;
+    let state = build_state(&config, &backend.stores, &backend.master_key, public_url).await?;
     state
         .revocations
         .hydrate()
         .await
         .context("building the revocation blacklist")?;
     let watcher = tokio::spawn(state.revocations.clone().watch());
-    announce(local).context("writing the start-up line")?;
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP");
+    announce(local, &backend).context("writing the start-up lines")?;
+    http::serve(
+        listener,
+        http::router(state),
+        &config.http,
+        shutdown_signal(),
+    )
+    .await;
     watcher.abort();
-    served
+    Ok(())
 }
 
 /// `issuer migrate`: applies pending migrations and exits.
@@ -112,35 +111,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 ///
 /// If the database is unreachable or a migration fails.
 pub async fn migrate(config: MigrateConfig) -> anyhow::Result<()> {
-    let pg = PgStore::connect(&config.database_url)
-        .await
-        .context("connecting to PostgreSQL")?;
-    pg.migrate()
-        .await
-        .context("applying the PostgreSQL migrations")?;
-    println!("Portcullis migrations applied (backend: postgres)");
+    let name = backend::migrate(&config).await?;
+    println!("Portcullis migrations applied (backend: {name})");
     Ok(())
 }
 
 async fn build_state(
     config: &Config,
-    pg: Arc<PgStore>,
-    redis: Arc<RedisBlacklist>,
+    stores: &Stores,
+    master_key: &MasterKey,
     public_url: String,
 ) -> anyhow::Result<AppState> {
     let revocations = Arc::new(RevocationService::new(
-        pg.clone(),
-        redis.clone(),
+        stores.revocations.clone(),
+        stores.blacklist.clone(),
         Clock,
         config.token.access_ttl_secs,
     ));
-    let tokens = Arc::new(build_tokens(config, pg.clone(), revocations.clone(), public_url).await?);
-    let sessions = Arc::new(build_sessions(config, &pg, &tokens, &revocations)?);
+    let tokens =
+        Arc::new(build_tokens(config, stores, master_key, revocations.clone(), public_url).await?);
+    let sessions = Arc::new(build_sessions(
+        config,
+        stores,
+        master_key,
+        &tokens,
+        &revocations,
+    )?);
     let hasher = PasswordHasher::new(config.password.hashing)
         .await
         .context("computing the dummy password hash")?;
     let accounts = AccountService::new(AccountDeps {
-        users: pg.clone(),
+        users: stores.users.clone(),
         hasher,
         sessions: sessions.clone(),
         clock: Clock,
@@ -150,13 +151,13 @@ async fn build_state(
         },
     });
     Ok(AppState(Arc::new(Services {
-        tenants: TenantService::new(pg.clone()),
+        tenants: TenantService::new(stores.tenants.clone()),
         accounts,
         oauth: OAuthService::new(tokens.clone(), sessions.clone(), revocations.clone()),
         sessions,
         tokens,
         revocations,
-        probes: vec![pg, redis],
+        probes: stores.probes.clone(),
         request_timeout: config.http.request_timeout,
         body_limit_bytes: config.http.body_limit_bytes,
     })))
@@ -164,19 +165,19 @@ async fn build_state(
 
 fn build_sessions(
     config: &Config,
-    pg: &Arc<PgStore>,
+    stores: &Stores,
+    master_key: &MasterKey,
     tokens: &Arc<TokenService>,
     revocations: &Arc<RevocationService>,
 ) -> anyhow::Result<SessionService> {
     let successor_key = SuccessorKey::new(
-        config
-            .master_key
+        master_key
             .refresh_key()
             .context("deriving the refresh-token key")?,
     );
     Ok(SessionService::new(SessionDeps {
-        store: pg.clone(),
-        users: pg.clone(),
+        store: stores.sessions.clone(),
+        users: stores.users.clone(),
         tokens: tokens.clone(),
         revocations: revocations.clone(),
         successor_key,
@@ -193,12 +194,12 @@ fn build_sessions(
 /// `portcullis-core` accepts.
 async fn build_tokens(
     config: &Config,
-    pg: Arc<PgStore>,
+    stores: &Stores,
+    master_key: &MasterKey,
     revocations: Arc<RevocationService>,
     issuer: String,
 ) -> anyhow::Result<TokenService> {
-    let key_store: Arc<dyn SigningKeyStore> = pg;
-    let ring = KeyRing::load(&config.token, &key_store, &config.master_key, Clock).await?;
+    let ring = KeyRing::load(&config.token, &stores.signing_keys, master_key, Clock).await?;
     let tokens = TokenService::new(TokenSetup {
         ring: &ring,
         issuer,
@@ -221,13 +222,40 @@ fn seconds(secs: u64) -> TimeDelta {
     TimeDelta::try_seconds(i64::try_from(secs).unwrap_or(i64::MAX)).unwrap_or(TimeDelta::MAX)
 }
 
-/// The start-up line of design note 0002 (tests parse it), then a hint.
-fn announce(local: SocketAddr) -> std::io::Result<()> {
+/// The start-up line of design note 0002 (tests parse it up to the URL), then what a
+/// newcomer needs next: where the data is, whether a master key was made, the first request.
+/// Never a secret.
+fn announce(local: SocketAddr, backend: &Backend) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Portcullis issuer listening on http://{local} (backend: postgres+redis)"
+        "Portcullis issuer listening on http://{local} (backend: {})",
+        backend.mode.name()
     )?;
+    match &backend.mode {
+        Mode::Embedded {
+            data_dir,
+            generated_master_key,
+        } => {
+            let dir = data_dir.path().display();
+            writeln!(
+                out,
+                "Data directory: {dir} (single node: one issuer process per directory)"
+            )?;
+            if *generated_master_key {
+                writeln!(
+                    out,
+                    "Generated a master key in {dir}/{MASTER_KEY_FILE} (back it up with the \
+                     database)"
+                )?;
+            }
+        }
+        Mode::PostgresInProcess => writeln!(
+            out,
+            "No Redis configured: each replica polls PostgreSQL for revocations every second"
+        )?,
+        Mode::PostgresRedis => {}
+    }
     writeln!(
         out,
         "Register the first user: curl -s http://{local}/v1/auth/register \

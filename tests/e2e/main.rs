@@ -1,5 +1,8 @@
-//! End-to-end suite: starts the real `issuer` binary against the real PostgreSQL and Redis and
-//! drives the token lifecycle over HTTP, as the edge, the SDK and backend clients will.
+//! End-to-end suite, PostgreSQL + Redis backend (test target `e2e`): starts the real `issuer`
+//! binary against the real PostgreSQL and Redis and drives the token lifecycle over HTTP, as the
+//! edge, the SDK and backend clients will. The same test modules run against the embedded
+//! backend in the target `e2e_embedded` (`embedded.rs`); only what truly differs between the
+//! backends lives in `postgres_only` and `embedded_only` (design note 0003).
 //!
 //! Every test gets its own issuer process, database and Redis key prefix (see `support`), so the
 //! tests run in parallel. Without PostgreSQL or Redis a test prints `skipped: <why>` and passes,
@@ -17,11 +20,20 @@
 
 mod support;
 
+/// The backend every test of this target runs against (read by the harness only).
+const BACKEND: support::Backend = support::Backend::Postgres;
+
+// The shared modules: the same list, in the same order, as in `embedded.rs` (a test in
+// `support` checks it).
 mod bad_input;
 mod core_interop;
 mod discovery;
 mod lifecycle;
 mod refresh;
+mod restart;
 mod revocation;
 mod startup;
 mod tenancy;
+
+// Only where PostgreSQL + Redis behave differently from the embedded backend.
+mod postgres_only;

@@ -5,21 +5,15 @@ use std::time::Duration;
 use crate::support::{Options, RunOutput, Sandbox};
 
 /// Long enough for a slow start; a rejected configuration exits long before.
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn table_count(sandbox: &Sandbox) -> i64 {
-    let mut database = sandbox.database().await;
-    sqlx::query_scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
-    )
-    .fetch_one(&mut database)
-    .await
-    .expect("count tables")
+    sandbox.database().await.table_count().await
 }
 
 #[tokio::test]
 async fn migrate_fresh_database_exits_zero_and_is_idempotent() {
-    let Some(mut sandbox) = Sandbox::new().await else {
+    let Some(sandbox) = Sandbox::new().await else {
         return;
     };
 
@@ -48,7 +42,7 @@ async fn migrate_fresh_database_exits_zero_and_is_idempotent() {
 
 /// Asserts the issuer refused to start: a non-zero exit, no panic, and a message naming
 /// `setting` on stderr.
-fn assert_refused(output: &RunOutput, setting: &str) {
+pub(crate) fn assert_refused(output: &RunOutput, setting: &str) {
     let status = output
         .status
         .unwrap_or_else(|| panic!("still running: accepted? {output:?}"));
@@ -73,8 +67,8 @@ fn assert_refused(output: &RunOutput, setting: &str) {
     );
 }
 
-async fn serve_with(options: Options) -> Option<RunOutput> {
-    let mut sandbox = Sandbox::new().await?;
+pub(crate) async fn serve_with(options: Options) -> Option<RunOutput> {
+    let sandbox = Sandbox::new().await?;
     Some(sandbox.run(&["serve"], &options, RUN_TIMEOUT).await)
 }
 
@@ -130,15 +124,6 @@ async fn serve_unknown_environment_key_exits_naming_the_key() {
         return;
     };
     assert_refused(&output, "bogus_setting");
-}
-
-#[tokio::test]
-async fn serve_missing_master_key_with_database_exits_naming_the_setting() {
-    let options = Options::new().without_env("PORTCULLIS_MASTER_KEY");
-    let Some(output) = serve_with(options).await else {
-        return;
-    };
-    assert_refused(&output, "master_key");
 }
 
 #[tokio::test]

@@ -78,23 +78,10 @@ async fn tenant_header_unknown_returns_tenant_not_found() {
     }
 }
 
-/// A second tenant, created directly in this test's database (tenant administration is not
-/// part of issue #2). Returns its id.
+/// A second tenant, created directly in this test's store (tenant administration is not part of
+/// issue #2). Returns its id.
 async fn create_tenant(issuer: &Issuer, slug: &str) -> String {
-    let id = uuid::Uuid::now_v7();
-    let mut database = issuer.sandbox().database().await;
-    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
-        .bind(id)
-        .bind(slug)
-        .execute(&mut database)
-        .await
-        .expect("insert a second tenant");
-    sqlx::query("SELECT portcullis_seed_tenant_roles($1)")
-        .bind(id)
-        .execute(&mut database)
-        .await
-        .expect("seed its roles");
-    format!("tnt_{}", id.simple())
+    issuer.sandbox().database().await.create_tenant(slug).await
 }
 
 #[tokio::test]
@@ -143,13 +130,8 @@ async fn tenant_resolved_from_mapped_host_domain() {
         return;
     };
     let acme = create_tenant(&issuer, "acme").await;
-    let acme_uuid = uuid::Uuid::parse_str(acme.trim_start_matches("tnt_")).expect("uuid");
     let mut database = issuer.sandbox().database().await;
-    sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES ('auth.acme.test', $1)")
-        .bind(acme_uuid)
-        .execute(&mut database)
-        .await
-        .expect("map a domain");
+    database.map_domain("auth.acme.test", &acme).await;
     let on_host = |method: Method, path: &str| {
         let port = issuer
             .base_url()

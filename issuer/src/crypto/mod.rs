@@ -2,6 +2,7 @@
 //! and signing-key material. Token signatures themselves are made by `jsonwebtoken` and checked
 //! by `portcullis-core`.
 
+mod hash_pool;
 pub(crate) mod keys;
 pub(crate) mod password;
 pub(crate) mod refresh;

@@ -2,19 +2,18 @@
 //!
 //! One Argon2id hash with the default parameters needs 19 MiB and tens of milliseconds of CPU.
 //! Running it on the async workers would stall every other request, and running an unbounded
-//! number at once would let a burst of logins exhaust memory. So each hash runs on
-//! `spawn_blocking` and first takes a permit from a semaphore sized by
-//! `password.max_concurrent_hashes`; a request that cannot get one within
-//! `password.queue_timeout_ms` is refused with 503 `server_busy` instead of queueing forever.
+//! number at once would let a burst of logins exhaust memory. So every hash runs on a
+//! [`HashPool`] of `password.max_concurrent_hashes` dedicated threads; a request that finds no
+//! free thread within `password.queue_timeout_ms` is refused with 503 `server_busy` instead of
+//! queueing forever.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
+use super::hash_pool::HashPool;
 use super::keys::random_bytes;
 use super::secret::SecretString;
 
@@ -50,8 +49,7 @@ pub(crate) enum PasswordError {
 #[derive(Debug)]
 pub(crate) struct PasswordHasher {
     argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
-    queue_timeout: Duration,
+    pool: HashPool,
     /// A hash of a random password with the configured parameters. Logins for unknown emails
     /// verify against it, so they cost the same as logins for known ones.
     dummy_hash: String,
@@ -65,8 +63,7 @@ impl PasswordHasher {
             .map_err(|err| PasswordError::Internal(err.to_string()))?;
         let mut hasher = Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-            permits: Arc::new(Semaphore::new(settings.max_concurrent)),
-            queue_timeout: settings.queue_timeout,
+            pool: HashPool::new(settings.max_concurrent, settings.queue_timeout)?,
             dummy_hash: String::new(),
         };
         let random = random_bytes::<24>();
@@ -78,14 +75,15 @@ impl PasswordHasher {
     /// A PHC string (`$argon2id$v=19$m=…`) with a fresh random salt.
     pub(crate) async fn hash(&self, password: SecretString) -> Result<String, PasswordError> {
         let argon2 = self.argon2.clone();
-        self.run_blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|err| PasswordError::Internal(err.to_string()))
-        })
-        .await
+        self.pool
+            .run(move || {
+                let salt = SaltString::generate(&mut OsRng);
+                argon2
+                    .hash_password(password.expose().as_bytes(), &salt)
+                    .map(|hash| hash.to_string())
+                    .map_err(|err| PasswordError::Internal(err.to_string()))
+            })
+            .await
     }
 
     /// Whether `password` matches `stored`; with `None` (no such account) it verifies against
@@ -99,7 +97,8 @@ impl PasswordHasher {
         let phc = stored.unwrap_or_else(|| self.dummy_hash.clone());
         let argon2 = self.argon2.clone();
         let matches = self
-            .run_blocking(move || {
+            .pool
+            .run(move || {
                 let parsed = PasswordHash::new(&phc)
                     .map_err(|err| PasswordError::Internal(format!("stored hash: {err}")))?;
                 match argon2.verify_password(password.expose().as_bytes(), &parsed) {
@@ -110,25 +109,6 @@ impl PasswordHasher {
             })
             .await?;
         Ok(matches && account_exists)
-    }
-
-    async fn run_blocking<T, F>(&self, work: F) -> Result<T, PasswordError>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> Result<T, PasswordError> + Send + 'static,
-    {
-        let permit = tokio::time::timeout(self.queue_timeout, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| PasswordError::Busy)?
-            .map_err(|err| PasswordError::Internal(err.to_string()))?;
-        // The permit moves into the blocking task: if the request is cancelled (client gone,
-        // request timeout), the hash still finishes and only then frees its memory slot.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|err| PasswordError::Internal(err.to_string()))?
     }
 }
 
@@ -183,16 +163,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_queue_answers_busy() {
+    async fn a_busy_pool_answers_busy() {
         let hasher = PasswordHasher::new(cheap(1, Duration::from_millis(20)))
             .await
             .unwrap();
-        let held = hasher.permits.clone().acquire_owned().await.unwrap();
-        assert!(matches!(
-            hasher.hash(secret("x")).await,
-            Err(PasswordError::Busy)
-        ));
-        drop(held);
+        let hold = hasher.pool.run(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(())
+        });
+        let (held, refused) = tokio::join!(hold, hasher.hash(secret("x")));
+        assert!(held.is_ok());
+        assert!(matches!(refused, Err(PasswordError::Busy)));
         assert!(hasher.hash(secret("x")).await.is_ok());
     }
 

@@ -22,7 +22,7 @@ pub(crate) async fn get_health() -> Json<StatusOut> {
     Json(StatusOut { status: "ok" })
 }
 
-/// `health.ready`: 200 when PostgreSQL and Redis both answer, else 503 naming those that
+/// `health.ready`: 200 when the database (and Redis, when used) answer, else 503 naming those that
 /// did not.
 pub(crate) async fn get_readiness(
     State(state): State<AppState>,

@@ -19,8 +19,11 @@ mod extract;
 mod health;
 mod middleware;
 mod oauth;
+mod serve;
 mod v1;
 mod well_known;
+
+pub(crate) use serve::serve;
 
 /// Every route, behind the middleware stack described in [`middleware`].
 pub(crate) fn router(state: AppState) -> Router {
@@ -41,7 +44,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .layer(axum::middleware::from_fn(middleware::log_errors))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.request_timeout,
             middleware::timeout,
         ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))

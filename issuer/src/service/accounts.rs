@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use tracing::{info, instrument, warn};
+use unicode_normalization::UnicodeNormalization as _;
 
-use super::email;
 use super::sessions::{SessionService, TokenPair};
 use super::tokens::Principal;
+use super::{email, text};
 use crate::clock::Clock;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::secret::SecretString;
@@ -77,19 +78,20 @@ impl AccountService {
     ) -> Result<UserId, ApiError> {
         let deps = &self.deps;
         let normalized = email::normalize(&registration.email);
+        let password = nfc(registration.password);
         let name = registration
             .name
             .as_deref()
             .map(str::trim)
             .filter(|name| !name.is_empty());
         let mut errors = Vec::new();
-        errors.extend(email_error(&normalized));
-        errors.extend(self.password_error(&registration.password, true));
+        errors.extend(normalized.as_ref().err().copied().map(email_error));
+        errors.extend(password_error(deps.policy, &password, true));
         errors.extend(name.and_then(name_error));
-        if !errors.is_empty() {
+        let (Ok(normalized), true) = (normalized, errors.is_empty()) else {
             return Err(ApiError::validation(errors));
-        }
-        let password_hash = deps.hasher.hash(registration.password).await?;
+        };
+        let password_hash = deps.hasher.hash(password).await?;
         let user = NewUser {
             id: UserId::from_uuid(deps.clock.new_uuid_v7()),
             tenant: tenant.id,
@@ -117,13 +119,18 @@ impl AccountService {
     ) -> Result<TokenPair, ApiError> {
         let deps = &self.deps;
         let normalized = email::normalize(email_address);
-        let errors: Vec<_> = email_error(&normalized)
+        let password = nfc(password);
+        let errors: Vec<_> = normalized
+            .as_ref()
+            .err()
+            .copied()
+            .map(email_error)
             .into_iter()
-            .chain(self.password_error(&password, false))
+            .chain(password_error(deps.policy, &password, false))
             .collect();
-        if !errors.is_empty() {
+        let (Ok(normalized), true) = (normalized, errors.is_empty()) else {
             return Err(ApiError::validation(errors));
-        }
+        };
         let credentials = deps.users.credentials(tenant.id, &normalized).await?;
         let user = credentials.as_ref().map(|found| found.user);
         let stored = credentials.map(|found| found.password_hash);
@@ -169,53 +176,77 @@ impl AccountService {
             session: principal.session,
         })
     }
-
-    /// Length rules, counted in characters. At login only the maximum applies (an old
-    /// password may predate a stricter minimum), and it bounds the hashing work either way.
-    fn password_error(&self, password: &SecretString, registering: bool) -> Option<FieldError> {
-        let policy = self.deps.policy;
-        // Counting stops just past the maximum, so an enormous password costs no more.
-        let length = password
-            .expose()
-            .chars()
-            .take(policy.max_length.saturating_add(1))
-            .count();
-        let (code, message) = if length > policy.max_length {
-            (
-                "too_long",
-                format!("must be at most {} characters", policy.max_length),
-            )
-        } else if registering && length < policy.min_length {
-            (
-                "too_short",
-                format!("must be at least {} characters", policy.min_length),
-            )
-        } else if length == 0 {
-            ("required", "must not be empty".to_owned())
-        } else {
-            return None;
-        };
-        Some(FieldError {
-            field: "password".to_owned(),
-            code,
-            message,
-        })
-    }
 }
 
-fn email_error(normalized: &str) -> Option<FieldError> {
-    email::check(normalized).err().map(|reason| FieldError {
-        field: "email".to_owned(),
-        code: "invalid_email",
-        message: reason.to_owned(),
+/// NIST SP 800-63B §5.1.1.2: a password is normalized (NFC) before it is checked and hashed,
+/// so the composed and the decomposed spelling of `é` (which keyboards and platforms produce
+/// differently) are the same password. The unnormalized copy is wiped when dropped.
+fn nfc(password: SecretString) -> SecretString {
+    if unicode_normalization::is_nfc(password.expose()) {
+        return password;
+    }
+    SecretString::new(password.expose().nfc().collect())
+}
+
+/// Length rules, counted in characters of the NFC form, and no control characters. At
+/// login only the maximum applies (an old password may predate a stricter rule), and it
+/// bounds the hashing work either way.
+fn password_error(
+    policy: PasswordPolicy,
+    password: &SecretString,
+    registering: bool,
+) -> Option<FieldError> {
+    // Counting stops just past the maximum, so an enormous password costs no more.
+    let length = password
+        .expose()
+        .chars()
+        .take(policy.max_length.saturating_add(1))
+        .count();
+    let (code, message) = if length > policy.max_length {
+        (
+            "too_long",
+            format!("must be at most {} characters", policy.max_length),
+        )
+    } else if registering && length < policy.min_length {
+        (
+            "too_short",
+            format!("must be at least {} characters", policy.min_length),
+        )
+    } else if length == 0 {
+        ("required", "must not be empty".to_owned())
+    } else if registering && password.expose().chars().any(|c| c.is_ascii_control()) {
+        // Control characters are invisible, and a terminal or form may drop or alter them,
+        // so a password holding one could not be typed again. Anything printable stays
+        // allowed, spaces and every script included.
+        (
+            "invalid_character",
+            "must not contain control characters".to_owned(),
+        )
+    } else {
+        return None;
+    };
+    Some(FieldError {
+        field: "password".to_owned(),
+        code,
+        message,
     })
 }
 
+fn email_error(reason: &str) -> FieldError {
+    FieldError {
+        field: "email".to_owned(),
+        code: "invalid_email",
+        message: reason.to_owned(),
+    }
+}
+
+/// A display name is shown to other people (invitations, admin lists), so it must not hide
+/// characters that make it look like someone else's; see [`text`].
 fn name_error(name: &str) -> Option<FieldError> {
     let message = if name.chars().count() > MAX_NAME_LEN {
         format!("must be at most {MAX_NAME_LEN} characters")
-    } else if name.chars().any(char::is_control) {
-        "must not contain control characters".to_owned()
+    } else if text::has_hidden(name) {
+        "must not contain invisible, formatting or control characters".to_owned()
     } else {
         return None;
     };
@@ -224,4 +255,105 @@ fn name_error(name: &str) -> Option<FieldError> {
         code: "invalid_name",
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: PasswordPolicy = PasswordPolicy {
+        min_length: 8,
+        max_length: 17,
+    };
+
+    fn secret(text: &str) -> SecretString {
+        SecretString::new(text.to_owned())
+    }
+
+    fn password_code(text: &str, registering: bool) -> Option<&'static str> {
+        password_error(POLICY, &nfc(secret(text)), registering).map(|error| error.code)
+    }
+
+    #[test]
+    fn passwords_are_compared_in_nfc() {
+        let composed = nfc(secret("caf\u{e9} cr\u{e8}me"));
+        let decomposed = nfc(secret("cafe\u{301} cre\u{300}me"));
+        assert_eq!(composed.expose(), decomposed.expose());
+        assert_eq!(decomposed.expose(), "caf\u{e9} cr\u{e8}me");
+        // Length is counted after composing: 17 characters, not 20.
+        let dessert = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+        assert_eq!(password_code(dessert, true), None);
+        assert_eq!(
+            password_code(&format!("{dessert}!"), true),
+            Some("too_long")
+        );
+        // NFC keeps compatibility characters apart (unlike NFKC for emails).
+        assert_ne!(nfc(secret("\u{fb01}")).expose(), "fi");
+    }
+
+    #[test]
+    fn passwords_with_control_characters_are_refused_at_registration() {
+        for bad in [
+            "pass\u{0}word",
+            "password\n",
+            "pass\tword",
+            "pass\u{7f}word",
+        ] {
+            assert_eq!(
+                password_code(bad, true),
+                Some("invalid_character"),
+                "{bad:?}"
+            );
+        }
+        // At login an old password is only checked against its hash.
+        assert_eq!(password_code("pass\tword", false), None);
+        for good in [
+            "correct horse",
+            "pässwörd",
+            "пароль-пароль",
+            "密码密码密码密码",
+            "🔑🔑🔑🔑🔑🔑🔑🔑",
+        ] {
+            assert_eq!(password_code(good, true), None, "{good:?}");
+        }
+        assert_eq!(password_code("short", true), Some("too_short"));
+        assert_eq!(password_code("", false), Some("required"));
+    }
+
+    #[test]
+    fn names_with_hidden_characters_are_refused() {
+        assert!(name_error("Ada Lovelace").is_none());
+        assert!(name_error("Élodie 王").is_none());
+        assert!(name_error(&"a".repeat(MAX_NAME_LEN)).is_none());
+        let too_long = name_error(&"é".repeat(MAX_NAME_LEN + 1)).unwrap();
+        assert_eq!(
+            (too_long.field.as_str(), too_long.code),
+            ("name", "invalid_name")
+        );
+        for bad in [
+            "Ad\u{200b}a",
+            "\u{202e}adA",
+            "Ada\u{ad}",
+            "\u{feff}Ada",
+            "A\u{2060}da",
+            "A\nda",
+        ] {
+            let error = name_error(bad).unwrap();
+            assert_eq!(
+                (error.field.as_str(), error.code),
+                ("name", "invalid_name"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn email_errors_name_the_email_field() {
+        let reason = email::normalize("ad\u{200b}a@example.com").unwrap_err();
+        let error = email_error(reason);
+        assert_eq!(
+            (error.field.as_str(), error.code),
+            ("email", "invalid_email")
+        );
+    }
 }

@@ -65,7 +65,7 @@ impl KeyRing {
                 keys = ring.keys.len(),
                 active_kid = active.kid(),
                 algorithm = active.algorithm().as_str(),
-                "using signing keys stored in PostgreSQL"
+                "using signing keys stored in the database"
             );
         }
         Ok(ring)
@@ -108,7 +108,7 @@ async fn generate_first(
             target: "security",
             kid = %kid,
             algorithm = algorithm.as_str(),
-            "generated a signing key and stored it in PostgreSQL, wrapped with the master key"
+            "generated a signing key and stored it in the database, wrapped with the master key"
         );
     }
     Ok(stored)

@@ -8,4 +8,5 @@ pub(crate) mod oauth;
 pub(crate) mod revocation;
 pub(crate) mod sessions;
 pub(crate) mod tenants;
+pub(crate) mod text;
 pub(crate) mod tokens;

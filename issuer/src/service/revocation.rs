@@ -1,23 +1,27 @@
-//! Revocations: recording them (PostgreSQL first, then Redis), checking tokens against them,
-//! the feed, and keeping the Redis blacklist complete.
+//! Revocations: recording them (the durable store first, then the blacklist), checking tokens
+//! against them, the feed, and keeping the blacklist complete and current.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::Claims;
-use portcullis_core::revocation::{RevocationEntry, RevocationKind, RevocationSet};
+use portcullis_core::revocation::RevocationEntry;
+use portcullis_core::{Claims, TokenError};
 use tracing::{info, instrument, warn};
 
 use super::tokens::AuthError;
 use crate::clock::{Clock, unix_secs};
 use crate::error::{ApiError, FailureClass};
 use crate::store::{
-    Blacklist, NewRevocation, Revocation, RevocationMatch, RevocationProbe, RevocationRequest,
-    RevocationStore, RevokedKind, SessionScope, StoreError, Tenant,
+    Blacklist, NewRevocation, Revocation, RevocationProbe, RevocationRequest, RevocationStore,
+    RevokedKind, SessionScope, StoreError, Tenant, matches_revoke,
 };
 
-/// How often each replica checks that the blacklist marker is still there.
-pub(crate) const WATCH_PERIOD: Duration = Duration::from_secs(2);
+/// How often each replica checks that its blacklist is complete (the Redis marker) and, with
+/// an in-process blacklist beside other replicas, polls the feed: a revocation made on one
+/// replica reaches the others within about this long (design note 0003).
+pub(crate) const WATCH_PERIOD: Duration = Duration::from_secs(1);
+/// Feed entries read per query while catching up.
+const FOLLOW_PAGE: u16 = 1_000;
 
 /// One page of the feed.
 #[derive(Debug)]
@@ -58,30 +62,37 @@ impl RevocationService {
         now.saturating_add(self.access_ttl_secs)
     }
 
-    /// Whether a verified token is revoked: the blacklist in one round trip, or PostgreSQL
-    /// while the blacklist is incomplete or unreachable. Fails closed if both are down.
+    /// Whether a verified token is revoked: the blacklist in one round trip, or the durable
+    /// store while the blacklist is incomplete or unreachable. Fails closed if both are down.
     pub(crate) async fn check(
         &self,
         probe: RevocationProbe<'_>,
         claims: &Claims,
     ) -> Result<(), AuthError> {
-        let matches = match self.blacklist.lookup(probe).await {
-            Ok(Some(matches)) => matches,
-            Ok(None) => {
-                self.store
-                    .matching(probe, unix_secs(self.clock.now()))
-                    .await?
-            }
+        let revoked = match self.blacklist.revokes(probe, claims).await {
+            Ok(Some(revoked)) => revoked,
+            Ok(None) => self.store_revokes(probe, claims).await?,
             Err(err) => {
-                warn!(error = %err, "blacklist lookup failed; checking PostgreSQL");
-                self.store
-                    .matching(probe, unix_secs(self.clock.now()))
-                    .await?
+                warn!(error = %err, "blacklist lookup failed; checking the database");
+                self.store_revokes(probe, claims).await?
             }
         };
-        revocation_set(&matches, claims)
-            .check(claims)
-            .map_err(AuthError::Token)
+        if revoked {
+            return Err(AuthError::Token(TokenError::Revoked));
+        }
+        Ok(())
+    }
+
+    async fn store_revokes(
+        &self,
+        probe: RevocationProbe<'_>,
+        claims: &Claims,
+    ) -> Result<bool, StoreError> {
+        let matches = self
+            .store
+            .matching(probe, unix_secs(self.clock.now()))
+            .await?;
+        Ok(matches_revoke(&matches, claims))
     }
 
     /// Records a revocation durably, then copies it into the blacklist.
@@ -118,7 +129,7 @@ impl RevocationService {
     }
 
     /// Copies recorded revocations into the blacklist. If that fails the blacklist would be
-    /// silently incomplete, so its marker is removed (lookups fall back to PostgreSQL until
+    /// silently incomplete, so its marker is removed (lookups fall back to the database until
     /// it is rebuilt); if even that fails, the caller gets an error.
     pub(crate) async fn publish(&self, recorded: &[Revocation]) -> Result<(), ApiError> {
         if recorded.is_empty() {
@@ -149,7 +160,7 @@ impl RevocationService {
         rows.truncate(usize::from(limit));
         let next_cursor = rows.last().map_or(since, |row| row.cursor);
         Ok(FeedPage {
-            entries: rows.iter().map(feed_entry).collect(),
+            entries: rows.iter().map(Revocation::to_entry).collect(),
             next_cursor,
             has_more,
         })
@@ -163,22 +174,27 @@ impl RevocationService {
         self.blacklist.hydrate(&entries, now).await?;
         info!(
             entries = entries.len(),
-            "revocation blacklist rebuilt from PostgreSQL"
+            "revocation blacklist rebuilt from the database"
         );
         Ok(entries.len())
     }
 
-    /// Runs for the life of the process: rebuilds the blacklist whenever its marker is gone
-    /// (Redis restarted empty, was flushed, or lost a write).
+    /// Runs for the life of the process: rebuilds the blacklist whenever it is incomplete
+    /// (Redis restarted empty, was flushed, or lost a write), and brings an in-process
+    /// blacklist the revocations other replicas wrote.
     pub(crate) async fn watch(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(WATCH_PERIOD);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             match self.blacklist.is_hydrated().await {
-                Ok(true) => {}
+                Ok(true) => {
+                    if let Err(err) = self.catch_up().await {
+                        warn!(error = %err, "reading the revocation feed failed; will retry");
+                    }
+                }
                 Ok(false) => {
-                    warn!("revocation blacklist marker missing; rebuilding");
+                    warn!("revocation blacklist incomplete; rebuilding");
                     if let Err(err) = self.hydrate().await {
                         warn!(error = %err, "blacklist rebuild failed; will retry");
                     }
@@ -187,83 +203,23 @@ impl RevocationService {
             }
         }
     }
-}
 
-/// The matches as a core revocation set, so the issuer decides exactly as edges and SDKs do.
-fn revocation_set(matches: &[RevocationMatch], claims: &Claims) -> RevocationSet {
-    let mut set = RevocationSet::new();
-    for found in matches {
-        set.apply(&RevocationEntry {
-            cursor: String::new(),
-            kind: core_kind(found.kind),
-            value: found.value.clone(),
-            tenant_id: claims.tid.clone().unwrap_or_default(),
-            issued_before: found.issued_before,
-            expires_at: u64::MAX,
-        });
-    }
-    set
-}
-
-fn core_kind(kind: RevokedKind) -> RevocationKind {
-    match kind {
-        RevokedKind::Jti => RevocationKind::Jti,
-        RevokedKind::Session => RevocationKind::Session,
-        RevokedKind::Subject => RevocationKind::Subject,
-    }
-}
-
-fn feed_entry(row: &Revocation) -> RevocationEntry {
-    RevocationEntry {
-        cursor: row.cursor.to_string(),
-        kind: core_kind(row.entry.kind),
-        value: row.entry.value.clone(),
-        tenant_id: row.tenant.to_string(),
-        issued_before: row.entry.issued_before,
-        expires_at: row.entry.expires_at,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use portcullis_core::Audience;
-
-    use super::*;
-
-    fn claims(iat: u64) -> Claims {
-        Claims {
-            iss: "http://issuer".into(),
-            sub: "usr_1".into(),
-            aud: Audience::One("portcullis".into()),
-            exp: iat + 900,
-            nbf: Some(iat),
-            iat: Some(iat),
-            jti: Some("jti-1".into()),
-            tid: Some("tnt_1".into()),
-            sid: Some("ses_1".into()),
-            roles: vec![],
-            perms: vec![],
-            amr: vec![],
+    /// Applies feed entries after the blacklist's cursor until it has them all, when the
+    /// blacklist follows the feed.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        while let Some(since) = self.blacklist.feed_cursor().await {
+            let now = unix_secs(self.clock.now());
+            let page = self.store.feed_page(since, FOLLOW_PAGE, now).await?;
+            self.blacklist.follow(&page, now).await?;
+            let moved = self
+                .blacklist
+                .feed_cursor()
+                .await
+                .is_some_and(|next| next > since);
+            if page.len() < usize::from(FOLLOW_PAGE) || !moved {
+                break;
+            }
         }
-    }
-
-    fn hit(kind: RevokedKind, value: &str, issued_before: Option<u64>) -> RevocationMatch {
-        RevocationMatch {
-            kind,
-            value: value.into(),
-            issued_before,
-        }
-    }
-
-    #[test]
-    fn matches_revoke_like_the_core_does() {
-        assert!(!revocation_set(&[], &claims(100)).is_revoked(&claims(100)));
-        let jti = [hit(RevokedKind::Jti, "jti-1", None)];
-        assert!(revocation_set(&jti, &claims(100)).is_revoked(&claims(100)));
-        let session = [hit(RevokedKind::Session, "ses_1", None)];
-        assert!(revocation_set(&session, &claims(100)).is_revoked(&claims(100)));
-        let subject = [hit(RevokedKind::Subject, "usr_1", Some(100))];
-        assert!(revocation_set(&subject, &claims(99)).is_revoked(&claims(99)));
-        assert!(!revocation_set(&subject, &claims(100)).is_revoked(&claims(100)));
+        Ok(())
     }
 }

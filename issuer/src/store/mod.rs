@@ -1,27 +1,33 @@
 //! Storage, one trait per concern (design note 0002).
 //!
-//! Services see only these traits. PostgreSQL implements the durable ones ([`pg`]), Redis the
-//! fast-path blacklist ([`redis`]); the embedded backend of issue #3 adds implementations
-//! without touching services or handlers. Times are passed in by the caller, never read here.
+//! Services see only these traits. The durable ones are written once over SQL ([`sql`]) and
+//! run on PostgreSQL ([`pg`]) or, embedded, on SQLite ([`sqlite`]); the fast-path blacklist is
+//! Redis ([`redis`]) or in-process ([`memory`]). Design note 0003 says which goes with which.
+//! Times are passed in by the caller, never read here.
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use portcullis_core::Claims;
+use portcullis_core::revocation::{RevocationEntry, RevocationKind, RevocationSet};
 
 use crate::crypto::keys::Wrapped;
 use crate::crypto::refresh::TokenHash;
 use crate::crypto::signing::SigningAlgorithm;
 use crate::ids::{SessionId, TenantId, UserId};
 
+pub(crate) mod memory;
 pub(crate) mod pg;
 pub(crate) mod redis;
+pub(crate) mod sql;
+pub(crate) mod sqlite;
 
 /// A storage failure. Never shown to clients; always an internal error.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
-    #[error("postgres")]
-    Postgres(#[from] sqlx::Error),
+    #[error("database")]
+    Database(#[from] sqlx::Error),
     #[error("redis")]
     Redis(#[from] ::redis::RedisError),
     #[error("stored data is corrupt: {0}")]
@@ -258,6 +264,14 @@ impl RevokedKind {
             _ => None,
         }
     }
+
+    pub(crate) const fn to_core(self) -> RevocationKind {
+        match self {
+            Self::Jti => RevocationKind::Jti,
+            Self::Session => RevocationKind::Session,
+            Self::Subject => RevocationKind::Subject,
+        }
+    }
 }
 
 /// A revocation to record.
@@ -278,6 +292,20 @@ pub(crate) struct Revocation {
     pub(crate) cursor: i64,
     pub(crate) tenant: TenantId,
     pub(crate) entry: NewRevocation,
+}
+
+impl Revocation {
+    /// The entry as the feed publishes it and the core applies it.
+    pub(crate) fn to_entry(&self) -> RevocationEntry {
+        RevocationEntry {
+            cursor: self.cursor.to_string(),
+            kind: self.entry.kind.to_core(),
+            value: self.entry.value.clone(),
+            tenant_id: self.tenant.to_string(),
+            issued_before: self.entry.issued_before,
+            expires_at: self.entry.expires_at,
+        }
+    }
 }
 
 /// Which sessions a revocation closes.
@@ -316,6 +344,23 @@ pub(crate) struct RevocationMatch {
     pub(crate) issued_before: Option<u64>,
 }
 
+/// Whether the matches of a token's probe revoke it, decided by a core revocation set so the
+/// issuer decides exactly as edges and SDKs do.
+pub(crate) fn matches_revoke(matches: &[RevocationMatch], claims: &Claims) -> bool {
+    let mut set = RevocationSet::new();
+    for found in matches {
+        set.apply(&RevocationEntry {
+            cursor: String::new(),
+            kind: found.kind.to_core(),
+            value: found.value.clone(),
+            tenant_id: claims.tid.clone().unwrap_or_default(),
+            issued_before: found.issued_before,
+            expires_at: u64::MAX,
+        });
+    }
+    set.is_revoked(claims)
+}
+
 #[async_trait]
 pub(crate) trait RevocationStore: Send + Sync + Debug {
     /// Closes sessions and records entries; returns what was recorded, in cursor order.
@@ -339,20 +384,33 @@ pub(crate) trait RevocationStore: Send + Sync + Debug {
 
 #[async_trait]
 pub(crate) trait Blacklist: Send + Sync + Debug {
-    /// Copies recorded revocations into the fast path, each expiring with its entry.
+    /// Copies revocations this process recorded into the fast path, each expiring with its
+    /// entry.
     async fn publish(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError>;
-    /// Entries matching one token, in one round trip; `None` when the blacklist is not known
-    /// to be complete (the marker is missing) and the durable store must be asked instead.
-    async fn lookup(
+    /// Whether the blacklist revokes a verified token (`claims`, whose identifiers `probe`
+    /// holds), in one round trip; `None` when the blacklist is not known to be complete and
+    /// the durable store must be asked instead.
+    async fn revokes(
         &self,
         probe: RevocationProbe<'_>,
-    ) -> Result<Option<Vec<RevocationMatch>>, StoreError>;
+        claims: &Claims,
+    ) -> Result<Option<bool>, StoreError>;
     /// Whether the completeness marker is present.
     async fn is_hydrated(&self) -> Result<bool, StoreError>;
     /// Writes every given entry and then the marker, atomically.
     async fn hydrate(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError>;
     /// Removes the marker, sending lookups to the durable store until the next hydration.
     async fn invalidate(&self) -> Result<(), StoreError>;
+    /// The feed cursor to poll from, for a blacklist that other processes do not write to
+    /// (in-process, beside other replicas); `None`: no polling needed (Redis is shared, and a
+    /// single node writes every revocation itself).
+    async fn feed_cursor(&self) -> Option<i64> {
+        None
+    }
+    /// Applies feed entries read after [`feed_cursor`](Self::feed_cursor), moving it.
+    async fn follow(&self, _revocations: &[Revocation], _now: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A signing key as stored: material wrapped under the master key.
@@ -384,14 +442,14 @@ pub(crate) trait Probe: Send + Sync + Debug {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn at(secs: i64) -> DateTime<Utc> {
+    pub(crate) fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
     }
 
-    fn rotation(now: i64, grace: i64) -> Rotation {
+    pub(crate) fn rotation(now: i64, grace: i64) -> Rotation {
         Rotation {
             tenant: crate::ids::DEFAULT_TENANT,
             parent: [1; 32],
@@ -486,6 +544,43 @@ mod tests {
             used_at(0).decide(&rotation(0, 0)),
             RotationDecision::RevokeFamily
         );
+    }
+
+    pub(crate) fn claims(iat: u64) -> Claims {
+        Claims {
+            iss: "http://issuer".into(),
+            sub: "usr_1".into(),
+            aud: portcullis_core::Audience::One("portcullis".into()),
+            exp: iat + 900,
+            nbf: Some(iat),
+            iat: Some(iat),
+            jti: Some("jti-1".into()),
+            tid: Some("tnt_1".into()),
+            sid: Some("ses_1".into()),
+            roles: vec![],
+            perms: vec![],
+            amr: vec![],
+        }
+    }
+
+    fn hit(kind: RevokedKind, value: &str, issued_before: Option<u64>) -> RevocationMatch {
+        RevocationMatch {
+            kind,
+            value: value.into(),
+            issued_before,
+        }
+    }
+
+    #[test]
+    fn matches_revoke_like_the_core_does() {
+        assert!(!matches_revoke(&[], &claims(100)));
+        let jti = [hit(RevokedKind::Jti, "jti-1", None)];
+        assert!(matches_revoke(&jti, &claims(100)));
+        let session = [hit(RevokedKind::Session, "ses_1", None)];
+        assert!(matches_revoke(&session, &claims(100)));
+        let subject = [hit(RevokedKind::Subject, "usr_1", Some(100))];
+        assert!(matches_revoke(&subject, &claims(99)));
+        assert!(!matches_revoke(&subject, &claims(100)));
     }
 
     #[test]

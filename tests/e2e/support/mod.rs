@@ -1,17 +1,27 @@
-//! The harness: one real `issuer` process per test, with its own PostgreSQL database and Redis key
-//! prefix, so tests run in parallel without seeing each other's data.
+//! The harness: one real `issuer` process per test, with its own private store, so tests run in
+//! parallel without seeing each other's data. What that store is depends on the backend the test
+//! target runs the suite against (`crate::BACKEND`, see [`Backend`]):
+//!
+//! - [`Backend::Postgres`]: a fresh PostgreSQL database and Redis key prefix per test;
+//! - [`Backend::Embedded`]: a fresh, not yet existing data directory and nothing else, so the
+//!   issuer runs on SQLite and its in-process blacklist (design note 0003).
 //!
 //! Settings of the suite itself (never passed on to the issuer):
 //! - `PORTCULLIS_TEST_DATABASE_URL`: an admin connection used to create and drop the per-test
 //!   databases (default `postgres://postgres@127.0.0.1:5432/test`);
 //! - `PORTCULLIS_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`);
-//! - `PORTCULLIS_REQUIRE_SERVICES=1`: a missing service fails the test instead of skipping it.
+//! - `PORTCULLIS_REQUIRE_SERVICES=1`: a missing service fails a postgres-backend test instead of
+//!   skipping it. Embedded-backend tests need no service and never skip.
 
+pub(crate) mod database;
 pub(crate) mod jwt;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -20,6 +30,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection};
+
+use self::database::Database;
 
 /// The id of the tenant every fresh database has (0001, "Identifiers and secrets").
 pub(crate) const DEFAULT_TENANT_ID: &str = "tnt_00000000000000000000000000000001";
@@ -30,6 +42,15 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 /// The stdout line the issuer prints once it listens (0002, "Start-up").
 const START_LINE: &str = "Portcullis issuer listening on ";
 
+/// What the start line says of each backend (0002 "Start-up", 0003 "Selection").
+pub(crate) const EMBEDDED_BACKEND_TEXT: &str = "backend: embedded sqlite, single node";
+pub(crate) const POSTGRES_REDIS_BACKEND_TEXT: &str = "backend: postgres+redis";
+
+/// The file names of the embedded backend inside the data directory (0003).
+pub(crate) const SQLITE_FILE: &str = "portcullis.db";
+#[allow(dead_code, reason = "only the embedded target's own tests use it")]
+pub(crate) const MASTER_KEY_FILE: &str = "master.key";
+
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -37,6 +58,8 @@ const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// machine may be busy building or running other tests; these bound loops, they are not checks.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+#[allow(dead_code, reason = "only the embedded target's own tests use it")]
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 // ---------------------------------------------------------------------------------------------
@@ -160,8 +183,21 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sandbox: the per-test database, Redis prefix, master key and scratch directory
+// Backends and options
 // ---------------------------------------------------------------------------------------------
+
+/// The storage backend a test target runs the whole suite against (0003, "Selection"). Each root
+/// of the suite sets `crate::BACKEND`: `main.rs` (target `e2e`) the PostgreSQL one, `embedded.rs`
+/// (target `e2e_embedded`) the embedded one; the shared test modules never look at it, only the
+/// harness does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code, reason = "each test target constructs only its own variant")]
+pub(crate) enum Backend {
+    /// PostgreSQL + Redis: per test a fresh database and Redis key prefix, and a master key.
+    Postgres,
+    /// SQLite + in-process structures: per test a fresh data directory, no URL, no master key.
+    Embedded,
+}
 
 /// Extra settings for one issuer run.
 #[derive(Debug, Clone, Default)]
@@ -169,6 +205,7 @@ pub(crate) struct Options {
     env: Vec<(String, String)>,
     removed_env: Vec<String>,
     config_toml: Option<String>,
+    clear_env: bool,
 }
 
 impl Options {
@@ -188,6 +225,14 @@ impl Options {
         self
     }
 
+    /// Starts the issuer with an empty environment (no `PATH`, `HOME`, `RUST_LOG`…) apart from
+    /// the `PORTCULLIS_*` variables the harness and these options set.
+    #[allow(dead_code, reason = "only the embedded target's own tests use it")]
+    pub(crate) fn clear_env(mut self) -> Options {
+        self.clear_env = true;
+        self
+    }
+
     /// Writes `toml` to a file and points `PORTCULLIS_CONFIG` at it.
     pub(crate) fn config(mut self, toml: &str) -> Options {
         self.config_toml = Some(toml.to_owned());
@@ -204,73 +249,123 @@ pub(crate) struct RunOutput {
     pub(crate) stderr: String,
 }
 
-/// One test's private resources. Dropping it drops the database and deletes the Redis keys.
+// ---------------------------------------------------------------------------------------------
+// Sandbox: the per-test store (database and Redis prefix, or data directory)
+// ---------------------------------------------------------------------------------------------
+
+/// The PostgreSQL + Redis part of a sandbox.
 #[derive(Debug)]
-pub(crate) struct Sandbox {
+struct PostgresSandbox {
     services: Services,
     database: String,
     database_url: String,
     redis_prefix: String,
     master_key: String,
+}
+
+/// One test's private resources, shared by every issuer the test starts on them (a restart after
+/// a crash, a second replica). Dropping it drops the database and deletes the Redis keys (postgres
+/// backend) and removes the scratch directory, data directory included (unless the test failed).
+#[derive(Debug)]
+pub(crate) struct Sandbox {
+    /// `Some` exactly with [`Backend::Postgres`].
+    postgres: Option<PostgresSandbox>,
+    /// The scratch directory: the issuers' working directory, logs and config files.
     dir: PathBuf,
-    runs: u32,
+    /// `{dir}/data`, passed as `PORTCULLIS_DATA_DIR`; not created by the harness.
+    data_dir: PathBuf,
+    runs: AtomicU32,
 }
 
 impl Sandbox {
-    /// Creates a fresh database `pc_e2e_<uuid>` and picks the Redis prefix `pc_e2e_<uuid>`.
-    /// `None` when the services are missing (see [`Services::available`]).
+    /// A fresh sandbox for `crate::BACKEND`. With PostgreSQL: a fresh database `pc_e2e_<uuid>`
+    /// and the Redis prefix `pc_e2e_<uuid>`, `None` when the services are missing (see
+    /// [`Services::available`]). Embedded: only the scratch directory; never `None`.
     pub(crate) async fn new() -> Option<Sandbox> {
-        let services = Services::available().await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let database = format!("pc_e2e_{id}");
-        let database_url = with_database(&services.admin_url, &database);
-
-        let mut admin = PgConnection::connect(&services.admin_url)
-            .await
-            .expect("connect to the admin database");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{database}\""
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("create the test database");
-        drop(admin.close().await);
-
+        let postgres = match crate::BACKEND {
+            Backend::Postgres => Some(PostgresSandbox::create(&id).await?),
+            Backend::Embedded => None,
+        };
         let dir = std::env::temp_dir().join(format!("pc_e2e_{id}"));
         std::fs::create_dir_all(&dir).expect("create the scratch directory");
-        let master_key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-
         Some(Sandbox {
-            redis_prefix: format!("pc_e2e_{id}"),
-            services,
-            database,
-            database_url,
-            master_key,
+            postgres,
+            data_dir: dir.join("data"),
             dir,
-            runs: 0,
+            runs: AtomicU32::new(0),
         })
     }
 
-    /// A connection to this test's own database.
-    pub(crate) async fn database(&self) -> PgConnection {
-        PgConnection::connect(&self.database_url)
-            .await
-            .expect("connect to the test database")
+    /// The scratch directory (the issuers' working directory).
+    #[allow(dead_code, reason = "only the embedded target's own tests use it")]
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The data directory passed as `PORTCULLIS_DATA_DIR`: `{dir}/data`, so also the issuer's
+    /// default `./data`.
+    #[allow(dead_code, reason = "only the embedded target's own tests use it")]
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A connection to this test's own store: its PostgreSQL database, or the SQLite file in the
+    /// data directory (which the issuer must have created).
+    pub(crate) async fn database(&self) -> Database {
+        match &self.postgres {
+            Some(postgres) => Database::postgres(&postgres.database_url).await,
+            None => Database::sqlite(&self.data_dir.join(SQLITE_FILE)).await,
+        }
     }
 
     /// Deletes every Redis key of this test (`SCAN MATCH <prefix>*`, then `DEL`), never anything
     /// else: other tests share the Redis server. Returns how many keys were deleted.
+    #[allow(
+        dead_code,
+        reason = "only the postgres target's own tests use Redis directly"
+    )]
     pub(crate) async fn delete_redis_keys(&self) -> usize {
-        delete_redis_keys(&self.services.redis_url, &self.redis_prefix)
+        let postgres = self.postgres.as_ref().expect("Redis only with postgres");
+        delete_redis_keys(&postgres.services.redis_url, &postgres.redis_prefix)
             .await
             .expect("delete this test's Redis keys")
     }
 
+    /// The environment the harness gives every issuer of this sandbox before `options`.
+    fn default_env(&self) -> Vec<(&'static str, String)> {
+        let data_dir = self.data_dir.to_str().expect("UTF-8 temp dir").to_owned();
+        let mut env = vec![
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0".to_owned()),
+            ("PORTCULLIS_DATA_DIR", data_dir),
+        ];
+        if let Some(postgres) = &self.postgres {
+            env.extend([
+                ("PORTCULLIS_DATABASE_URL", postgres.database_url.clone()),
+                ("PORTCULLIS_REDIS_URL", postgres.services.redis_url.clone()),
+                ("PORTCULLIS_REDIS_PREFIX", postgres.redis_prefix.clone()),
+                ("PORTCULLIS_MASTER_KEY", postgres.master_key.clone()),
+            ]);
+        }
+        env
+    }
+
+    /// Every `PORTCULLIS_*` variable the issuer will see with `options` (the config file aside).
+    fn environment(&self, options: &Options) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = self
+            .default_env()
+            .into_iter()
+            .filter(|(name, _)| !options.removed_env.iter().any(|removed| removed == name))
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        env.extend(options.env.iter().cloned());
+        env
+    }
+
     /// The `issuer` command with this sandbox's settings. Inherited `PORTCULLIS_*` variables are
     /// removed, so neither the suite's own settings nor a developer's leak into the issuer.
-    fn command(&mut self, args: &[&str], options: &Options) -> (Command, PathBuf, PathBuf) {
-        self.runs += 1;
-        let run = self.runs;
+    fn command(&self, args: &[&str], options: &Options) -> (Command, PathBuf, PathBuf) {
+        let run = self.runs.fetch_add(1, Ordering::Relaxed) + 1;
         let stdout_path = self.dir.join(format!("run{run}.stdout.log"));
         let stderr_path = self.dir.join(format!("run{run}.stderr.log"));
 
@@ -279,35 +374,21 @@ impl Sandbox {
             .args(args)
             .current_dir(&self.dir)
             .stdin(Stdio::null());
+        if options.clear_env {
+            command.env_clear();
+        }
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("PORTCULLIS_") {
                 command.env_remove(name);
             }
         }
-        let data_dir = self.dir.join("data");
-        let defaults = [
-            ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
-            ("PORTCULLIS_DATABASE_URL", self.database_url.as_str()),
-            ("PORTCULLIS_REDIS_URL", self.services.redis_url.as_str()),
-            ("PORTCULLIS_REDIS_PREFIX", self.redis_prefix.as_str()),
-            ("PORTCULLIS_MASTER_KEY", self.master_key.as_str()),
-            (
-                "PORTCULLIS_DATA_DIR",
-                data_dir.to_str().expect("UTF-8 temp dir"),
-            ),
-        ];
-        for (name, value) in defaults {
-            if !options.removed_env.iter().any(|removed| removed == name) {
-                command.env(name, value);
-            }
+        for (name, value) in self.environment(options) {
+            command.env(name, value);
         }
         if let Some(toml) = &options.config_toml {
             let path = self.dir.join(format!("run{run}.config.toml"));
             std::fs::write(&path, toml).expect("write the config file");
             command.env("PORTCULLIS_CONFIG", &path);
-        }
-        for (name, value) in &options.env {
-            command.env(name, value);
         }
 
         let stdout = std::fs::File::create(&stdout_path).expect("create the stdout log");
@@ -316,9 +397,31 @@ impl Sandbox {
         (command, stdout_path, stderr_path)
     }
 
+    /// What the start line of an issuer run with `options` must say of its backend, when the
+    /// design fixes it (0002 "Start-up", 0003 "Selection"); `None` when a config file may pick
+    /// the backend or the combination has no fixed wording (PostgreSQL without Redis).
+    fn expected_backend_text(&self, options: &Options) -> Option<&'static str> {
+        if options
+            .config_toml
+            .as_deref()
+            .is_some_and(|toml| toml.contains("_url"))
+        {
+            return None;
+        }
+        let env = self.environment(options);
+        match (
+            env.contains_key("PORTCULLIS_DATABASE_URL"),
+            env.contains_key("PORTCULLIS_REDIS_URL"),
+        ) {
+            (false, false) => Some(EMBEDDED_BACKEND_TEXT),
+            (true, true) => Some(POSTGRES_REDIS_BACKEND_TEXT),
+            _ => None,
+        }
+    }
+
     /// Runs `issuer <args>` to completion, killing it after `timeout` (then `status` is `None`).
     pub(crate) async fn run(
-        &mut self,
+        &self,
         args: &[&str],
         options: &Options,
         timeout: Duration,
@@ -345,23 +448,52 @@ impl Sandbox {
     }
 }
 
+impl PostgresSandbox {
+    async fn create(id: &str) -> Option<PostgresSandbox> {
+        let services = Services::available().await?;
+        let database = format!("pc_e2e_{id}");
+        let database_url = with_database(&services.admin_url, &database);
+
+        let mut admin = PgConnection::connect(&services.admin_url)
+            .await
+            .expect("connect to the admin database");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{database}\""
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+        drop(admin.close().await);
+
+        Some(PostgresSandbox {
+            redis_prefix: format!("pc_e2e_{id}"),
+            master_key: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
+            services,
+            database,
+            database_url,
+        })
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let admin_url = self.services.admin_url.clone();
-        let database = self.database.clone();
-        let redis_url = self.services.redis_url.clone();
-        let prefix = self.redis_prefix.clone();
-        block_on_side_thread(async move {
-            if let Err(error) = drop_database(&admin_url, &database).await {
-                eprintln!("e2e clean-up: could not drop {database}: {error}");
-            }
-            if let Err(error) = delete_redis_keys(&redis_url, &prefix).await {
-                eprintln!("e2e clean-up: could not delete Redis keys {prefix}*: {error}");
-            }
-        });
+        if let Some(postgres) = &self.postgres {
+            let admin_url = postgres.services.admin_url.clone();
+            let database = postgres.database.clone();
+            let redis_url = postgres.services.redis_url.clone();
+            let prefix = postgres.redis_prefix.clone();
+            block_on_side_thread(async move {
+                if let Err(error) = drop_database(&admin_url, &database).await {
+                    eprintln!("e2e clean-up: could not drop {database}: {error}");
+                }
+                if let Err(error) = delete_redis_keys(&redis_url, &prefix).await {
+                    eprintln!("e2e clean-up: could not delete Redis keys {prefix}*: {error}");
+                }
+            });
+        }
         if std::thread::panicking() {
             eprintln!(
-                "e2e: logs of the failed test kept in {}",
+                "e2e: logs (and data directory) of the failed test kept in {}",
                 self.dir.display()
             );
         } else if let Err(error) = std::fs::remove_dir_all(&self.dir) {
@@ -427,16 +559,18 @@ fn tail(text: &str, lines: usize) -> String {
 // Issuer
 // ---------------------------------------------------------------------------------------------
 
-/// A running issuer. Dropping it kills the process, then drops the database and Redis keys.
+/// A running issuer. Dropping it kills the process (SIGKILL); the sandbox goes with the last
+/// issuer (or test) holding it.
 #[derive(Debug)]
 pub(crate) struct Issuer {
     child: Child,
     base_url: String,
+    start_line: String,
     http: reqwest::Client,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
     // Declared last so the process is gone (see `Drop`) before its database is dropped.
-    sandbox: Sandbox,
+    sandbox: Arc<Sandbox>,
 }
 
 impl Issuer {
@@ -445,9 +579,18 @@ impl Issuer {
         Issuer::start_with(Options::new()).await
     }
 
-    /// Starts an issuer with extra settings; `None` when the services are missing.
+    /// Starts an issuer with extra settings in a fresh sandbox; `None` when the services are
+    /// missing.
     pub(crate) async fn start_with(options: Options) -> Option<Issuer> {
-        let mut sandbox = Sandbox::new().await?;
+        let sandbox = Arc::new(Sandbox::new().await?);
+        Some(Issuer::start_in(&sandbox, options).await)
+    }
+
+    /// Starts one more issuer on an existing sandbox: the same database, Redis prefix, master key
+    /// and data directory. A restart once the previous process is gone, or a second replica
+    /// while it runs. Each issuer listens on its own port, so tokens verify across them only
+    /// with a fixed `PORTCULLIS_PUBLIC_URL` (the `iss` claim).
+    pub(crate) async fn start_in(sandbox: &Arc<Sandbox>, options: Options) -> Issuer {
         let (mut command, stdout_path, stderr_path) = sandbox.command(&["serve"], &options);
         let child = command.spawn().expect("spawn the issuer");
         let http = reqwest::Client::builder()
@@ -458,17 +601,25 @@ impl Issuer {
         let mut issuer = Issuer {
             child,
             base_url: String::new(),
+            start_line: String::new(),
             http,
             stdout_path,
             stderr_path,
-            sandbox,
+            sandbox: Arc::clone(sandbox),
         };
-        issuer.base_url = issuer.wait_for_start_line().await;
+        issuer.wait_for_start_line().await;
+        if let Some(backend) = sandbox.expected_backend_text(&options) {
+            assert!(
+                issuer.start_line.contains(backend),
+                "the start line must say {backend:?}: {:?}",
+                issuer.start_line
+            );
+        }
         issuer.wait_until_ready().await;
-        Some(issuer)
+        issuer
     }
 
-    async fn wait_for_start_line(&mut self) -> String {
+    async fn wait_for_start_line(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let stdout = read_lossy(&self.stdout_path);
@@ -479,7 +630,9 @@ impl Issuer {
                     url.starts_with("http://") && rest.contains("(backend: "),
                     "start line not as in 0002: {line:?}"
                 );
-                return url.trim_end_matches('/').to_owned();
+                self.base_url = url.trim_end_matches('/').to_owned();
+                self.start_line = line.to_owned();
+                return;
             }
             if let Some(status) = self.child.try_wait().expect("poll the issuer") {
                 panic!(
@@ -518,6 +671,37 @@ impl Issuer {
         }
     }
 
+    /// Kills the process with SIGKILL and reaps it: no shutdown hook runs and nothing is
+    /// flushed, a crash as far as the issuer can tell. Returns the exit status.
+    pub(crate) fn crash(mut self) -> ExitStatus {
+        self.child.kill().expect("SIGKILL the issuer");
+        self.child.wait().expect("reap the issuer")
+    }
+
+    /// Asks for a graceful shutdown (SIGTERM, 0002 "Start-up") and waits for the exit; panics
+    /// if the process is still there after 30 s.
+    #[allow(dead_code, reason = "only the embedded target's own tests use it")]
+    pub(crate) async fn stop(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill -TERM");
+        assert!(kill.success(), "kill -TERM {pid}: {kill}");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the issuer") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {STOP_TIMEOUT:?} after SIGTERM\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// The stdout and the tail of the stderr log, for failure messages.
     pub(crate) fn logs(&self) -> String {
         format!(
@@ -525,6 +709,17 @@ impl Issuer {
             read_lossy(&self.stdout_path),
             tail(&read_lossy(&self.stderr_path), 200)
         )
+    }
+
+    /// Everything the issuer printed to stdout so far.
+    #[allow(dead_code, reason = "only the embedded target's own tests use it")]
+    pub(crate) fn stdout(&self) -> String {
+        read_lossy(&self.stdout_path)
+    }
+
+    /// The line starting `Portcullis issuer listening on `.
+    pub(crate) fn start_line(&self) -> &str {
+        &self.start_line
     }
 
     /// The base URL from the start line, without trailing slash.
@@ -538,6 +733,11 @@ impl Issuer {
 
     pub(crate) fn sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    /// The sandbox, to start more issuers on it with [`Issuer::start_in`].
+    pub(crate) fn shared_sandbox(&self) -> Arc<Sandbox> {
+        Arc::clone(&self.sandbox)
     }
 
     // ---- raw requests ----------------------------------------------------------------------
@@ -755,10 +955,13 @@ impl Issuer {
 
 impl Drop for Issuer {
     fn drop(&mut self) {
-        if let Err(error) = self.child.kill() {
-            eprintln!("e2e clean-up: could not kill the issuer: {error}");
+        // Already reaped by `crash` or `stop`: nothing to kill (and the pid may be reused).
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            if let Err(error) = self.child.kill() {
+                eprintln!("e2e clean-up: could not kill the issuer: {error}");
+            }
+            drop(self.child.wait());
         }
-        drop(self.child.wait());
         if std::thread::panicking() {
             eprintln!(
                 "e2e: the test failed; issuer at {:?}\n{}",
@@ -994,6 +1197,23 @@ pub(crate) fn assert_refresh_token_format(token: &str) {
 #[cfg(test)]
 mod tests {
     use super::with_database;
+
+    /// The `mod` lines of a suite root, without the backend-specific module.
+    fn shared_modules(root: &str) -> Vec<&str> {
+        root.lines()
+            .filter(|line| line.starts_with("mod ") && !line.contains("_only;"))
+            .collect()
+    }
+
+    /// Both targets run the same tests: a module added to one root only would silently run
+    /// against one backend.
+    #[test]
+    fn both_backends_declare_the_same_shared_modules() {
+        let postgres = shared_modules(include_str!("../main.rs"));
+        let embedded = shared_modules(include_str!("../embedded.rs"));
+        assert!(postgres.len() > 5, "{postgres:?}");
+        assert_eq!(postgres, embedded, "main.rs and embedded.rs differ");
+    }
 
     #[test]
     fn with_database_url_variants_replace_only_the_name() {

@@ -91,7 +91,9 @@ where
     }
 }
 
-/// An optional JSON body: a request without `Content-Type` and without a body has none.
+/// An optional JSON body. An empty body (or only whitespace) is none, whatever the
+/// `Content-Type`: many HTTP clients send `Content-Type: application/json` on every request,
+/// body or not. A body that is present is held to the rules of [`JsonBody`].
 impl<T, S> OptionalFromRequest<S> for JsonBody<T>
 where
     T: DeserializeOwned,
@@ -100,19 +102,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        if request.headers().contains_key(header::CONTENT_TYPE) {
-            if !is_json(request.headers()) {
-                return Err(unsupported());
-            }
-            return parse(request, state).await.map(|value| Some(Self(value)));
-        }
+        let json = is_json(request.headers());
         let bytes = Bytes::from_request(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            Ok(None)
-        } else {
-            Err(unsupported())
-        }
+        optional(json, &bytes)
     }
+}
+
+fn optional<T: DeserializeOwned>(
+    json: bool,
+    bytes: &[u8],
+) -> Result<Option<JsonBody<T>>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !json {
+        return Err(unsupported());
+    }
+    decode(bytes).map(|value| Some(JsonBody(value)))
 }
 
 #[cfg(test)]
@@ -166,6 +172,80 @@ mod tests {
             decode::<Pair>(br#"{"c":1}"#).unwrap_err().code(),
             ErrorCode::ValidationFailed
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only deserialized")]
+    struct Maybe {
+        #[serde(default)]
+        a: Option<String>,
+    }
+
+    async fn extract(content_type: Option<&str>, body: &str) -> Result<Option<Maybe>, ErrorCode> {
+        let mut request = Request::builder().method("POST").uri("/");
+        if let Some(value) = content_type {
+            request = request.header(header::CONTENT_TYPE, value);
+        }
+        let request = request
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap();
+        <JsonBody<Maybe> as OptionalFromRequest<()>>::from_request(request, &())
+            .await
+            .map(|body| body.map(|JsonBody(value)| value))
+            .map_err(|err| err.code())
+    }
+
+    /// `POST /v1/auth/logout` takes an optional body.
+    #[tokio::test]
+    async fn an_empty_optional_body_is_none_whatever_its_content_type() {
+        for content_type in [None, Some("application/json"), Some("text/plain")] {
+            for body in ["", " \r\n"] {
+                assert!(
+                    extract(content_type, body).await.unwrap().is_none(),
+                    "{content_type:?} {body:?}"
+                );
+            }
+        }
+        let some = extract(Some("application/json"), r#"{"a":"x"}"#).await;
+        assert_eq!(some.unwrap().unwrap().a.as_deref(), Some("x"));
+        assert!(
+            extract(Some("application/json"), "{}")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_present_optional_body_must_be_a_json_object() {
+        let cases = [
+            (None, r#"{"a":"x"}"#, ErrorCode::UnsupportedMediaType),
+            (
+                Some("text/plain"),
+                r#"{"a":"x"}"#,
+                ErrorCode::UnsupportedMediaType,
+            ),
+            (Some("application/json"), "{", ErrorCode::MalformedJson),
+            (
+                Some("application/json"),
+                r#"{"b":1}"#,
+                ErrorCode::ValidationFailed,
+            ),
+            (Some("application/json"), "[]", ErrorCode::ValidationFailed),
+            (
+                Some("application/json"),
+                "null",
+                ErrorCode::ValidationFailed,
+            ),
+        ];
+        for (content_type, body, code) in cases {
+            assert_eq!(
+                extract(content_type, body).await.unwrap_err(),
+                code,
+                "{body}"
+            );
+        }
     }
 
     #[test]

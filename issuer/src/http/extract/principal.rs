@@ -19,7 +19,7 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let tenant = Tenant::from_request_parts(parts, state).await?;
-        let token = bearer_token(parts).ok_or_else(|| {
+        let token = bearer_token(parts)?.ok_or_else(|| {
             ApiError::new(ErrorCode::Unauthenticated, "a bearer token is required")
         })?;
         let principal = state.tokens.authenticate(&tenant, token).await?;
@@ -29,11 +29,26 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive, RFC 6750).
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
+///
+/// Two `Authorization` headers are refused rather than resolved: a proxy, a cache and the
+/// issuer could each pick a different one, and a request should not authenticate as one
+/// principal on the way in and another here.
+fn bearer_token(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "exactly one Authorization header is allowed",
+        ));
+    }
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
+        return Ok(None);
+    };
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    Ok((scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token))
 }
 
 #[cfg(test)]
@@ -42,24 +57,42 @@ mod tests {
 
     use super::*;
 
-    fn parts(authorization: Option<&str>) -> Parts {
+    fn parts(authorization: &[&str]) -> Parts {
         let mut request = Request::builder();
-        if let Some(value) = authorization {
-            request = request.header(header::AUTHORIZATION, value);
+        for value in authorization {
+            request = request.header(header::AUTHORIZATION, *value);
         }
         request.body(()).unwrap().into_parts().0
+    }
+
+    fn token(authorization: &[&str]) -> Option<String> {
+        bearer_token(&parts(authorization))
+            .unwrap()
+            .map(str::to_owned)
     }
 
     #[test]
     fn bearer_tokens_are_found() {
         assert_eq!(
-            bearer_token(&parts(Some("Bearer abc.def.ghi"))),
+            token(&["Bearer abc.def.ghi"]).as_deref(),
             Some("abc.def.ghi")
         );
-        assert_eq!(bearer_token(&parts(Some("bearer  abc "))), Some("abc"));
-        assert_eq!(bearer_token(&parts(Some("Basic dXNlcjpwdw=="))), None);
-        assert_eq!(bearer_token(&parts(Some("Bearer "))), None);
-        assert_eq!(bearer_token(&parts(Some("Bearer"))), None);
-        assert_eq!(bearer_token(&parts(None)), None);
+        assert_eq!(token(&["bearer  abc "]).as_deref(), Some("abc"));
+        assert_eq!(token(&["Basic dXNlcjpwdw=="]), None);
+        assert_eq!(token(&["Bearer "]), None);
+        assert_eq!(token(&["Bearer"]), None);
+        assert_eq!(token(&[]), None);
+    }
+
+    #[test]
+    fn two_authorization_headers_are_an_invalid_request() {
+        for pair in [
+            ["Bearer a.b.c", "Bearer d.e.f"],
+            ["Bearer a.b.c", "Bearer a.b.c"],
+            ["Basic dXNlcjpwdw==", "Bearer a.b.c"],
+        ] {
+            let err = bearer_token(&parts(&pair)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidRequest, "{pair:?}");
+        }
     }
 }

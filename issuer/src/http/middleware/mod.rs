@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Response};
+use axum::http::{HeaderValue, Response, Version, header};
 use axum::middleware::Next;
 use axum::response::IntoResponse as _;
 use tracing::field::Empty;
 use tracing::{Span, debug, error, warn};
 
-use crate::AppState;
 use crate::error::{ApiError, ErrorCode, FailureClass, InternalError};
 
 /// The header a request id is taken from and echoed in.
@@ -101,18 +100,29 @@ pub(crate) async fn log_errors(request: Request, next: Next) -> Response<Body> {
     response
 }
 
-/// Bounds how long a request may take (`http.request_timeout_secs`).
+/// Bounds how long a request may take (`http.request_timeout_secs`), reading its body
+/// included: a client that sends its body too slowly gets 408 `request_timeout`, as does a
+/// handler that runs too long. Over HTTP/1 the connection is then closed (RFC 9110 §15.5.9),
+/// since the rest of a half-read body would otherwise be taken for the next request.
 pub(crate) async fn timeout(
-    State(state): State<AppState>,
+    State(limit): State<Duration>,
     request: Request,
     next: Next,
 ) -> Response<Body> {
-    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+    let version = request.version();
+    match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             warn!("request timed out");
-            ApiError::new(ErrorCode::ServiceUnavailable, "the request took too long")
-                .into_response()
+            let mut response =
+                ApiError::new(ErrorCode::RequestTimeout, "the request took too long")
+                    .into_response();
+            if version <= Version::HTTP_11 {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
         }
     }
 }
@@ -133,7 +143,44 @@ struct Panicked(String);
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::body::to_bytes;
+    use axum::routing::post;
+    use tower::ServiceExt as _;
+
     use super::*;
+
+    /// A slow handler answers 408 and ends the connection; a body that arrives too slowly is
+    /// covered end to end in `http::serve`.
+    #[tokio::test]
+    async fn slow_requests_answer_request_timeout() {
+        let app = Router::new()
+            .route("/slow", post(|| tokio::time::sleep(Duration::from_secs(5))))
+            .route("/fast", post(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                timeout,
+            ));
+        let request = |path: &str, body: Body| axum::http::Request::post(path).body(body).unwrap();
+        let response = app
+            .clone()
+            .oneshot(request("/slow", Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 408);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "request_timeout");
+        // HTTP/2 has no `Connection` header; the stream alone ends.
+        let mut h2 = request("/slow", Body::empty());
+        *h2.version_mut() = Version::HTTP_2;
+        let response = app.clone().oneshot(h2).await.unwrap();
+        assert_eq!(response.status(), 408);
+        assert!(!response.headers().contains_key(header::CONNECTION));
+        let response = app.oneshot(request("/fast", Body::empty())).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
 
     #[test]
     fn only_plain_request_ids_are_kept() {

@@ -2,6 +2,8 @@
 //!
 //! Public like an X.509 CRL: entries carry only random identifiers and times.
 
+use std::str::FromStr;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use portcullis_core::revocation::RevocationEntry;
@@ -12,8 +14,11 @@ use crate::error::{ApiError, ErrorCode};
 
 /// Entries per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: u16 = 500;
-/// The largest page; larger requests are clamped.
+/// The largest page. A larger `limit` is refused rather than silently lowered, so a client
+/// never mistakes a short page for the end of its request.
 const MAX_LIMIT: u16 = 1_000;
+/// The one answer to any unusable `since`: clients should only echo `next_cursor`.
+const SINCE_INVALID: &str = "`since` must be a cursor returned by this feed";
 
 /// `?since=CURSOR&limit=N`.
 #[derive(Debug, Default, Deserialize)]
@@ -43,28 +48,25 @@ impl FeedQuery {
         };
         let since = match query.since.as_deref() {
             None => 0,
-            Some(text) if is_decimal(text) => text
-                .parse()
-                .map_err(|_| invalid("`since` is out of range"))?,
-            Some(_) => return Err(invalid("`since` must be a cursor (a decimal number)")),
+            Some(text) => decimal::<i64>(text).ok_or_else(|| invalid(SINCE_INVALID))?,
         };
         let limit = match query.limit.as_deref() {
             None => DEFAULT_LIMIT,
-            Some(text) if is_decimal(text) => {
-                let requested = text.parse::<u64>().unwrap_or(u64::MAX);
-                u16::try_from(requested.min(u64::from(MAX_LIMIT))).unwrap_or(MAX_LIMIT)
-            }
-            Some(_) => return Err(invalid("`limit` must be a positive number")),
+            Some(text) => decimal::<u16>(text)
+                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                .ok_or_else(|| invalid(LIMIT_INVALID))?,
         };
-        if limit == 0 {
-            return Err(invalid("`limit` must be at least 1"));
-        }
         Ok((since, limit))
     }
 }
 
-fn is_decimal(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit())
+/// Keep in step with [`MAX_LIMIT`] (a test checks).
+const LIMIT_INVALID: &str = "`limit` must be a whole number from 1 to 1000";
+
+/// Plain ASCII digits only: `str::parse` would also take a leading `+`.
+fn decimal<T: FromStr>(text: &str) -> Option<T> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
 }
 
 /// `v1.revocation.list`
@@ -93,10 +95,59 @@ mod tests {
             FeedQuery::parse(Some("since=42&limit=10")).unwrap(),
             (42, 10)
         );
-        assert_eq!(FeedQuery::parse(Some("limit=5000")).unwrap(), (0, 1_000));
+        assert_eq!(FeedQuery::parse(Some("limit=1")).unwrap(), (0, 1));
+        assert_eq!(FeedQuery::parse(Some("limit=1000")).unwrap(), (0, 1_000));
+        assert_eq!(FeedQuery::parse(Some("limit=0500")).unwrap(), (0, 500));
+        assert!(LIMIT_INVALID.contains(&MAX_LIMIT.to_string()));
+    }
+
+    async fn detail(query: &str) -> String {
+        let err = FeedQuery::parse(Some(query)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidRequest, "{query}");
+        let response = axum::response::IntoResponse::into_response(err);
+        assert_eq!(response.status(), 400);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        body["detail"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn limits_outside_1_to_1000_are_refused() {
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=5000",
+            "limit=65536",
+            "limit=99999999999999999999",
+            "limit=+5",
+            "limit=-1",
+            "limit=",
+            "limit=1.5",
+        ] {
+            assert_eq!(detail(bad).await, LIMIT_INVALID, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_unusable_since_gets_the_same_answer() {
+        for bad in [
+            "since=abc",
+            "since=-1",
+            "since=",
+            "since=+1",
+            "since=99999999999999999999",
+            "since=9223372036854775808",
+            "since=1e3",
+        ] {
+            assert_eq!(detail(bad).await, SINCE_INVALID, "{bad}");
+        }
         assert_eq!(
-            FeedQuery::parse(Some("limit=99999999999999999999")).unwrap(),
-            (0, 1_000)
+            FeedQuery::parse(Some("since=9223372036854775807"))
+                .unwrap()
+                .0,
+            i64::MAX
         );
     }
 

@@ -1,22 +1,19 @@
-//! PostgreSQL: the durable stores.
+//! PostgreSQL: the durable stores of a deployment with many replicas.
 //!
-//! Queries are plain `sqlx::query` with bound parameters (never string-built SQL), so the crate
-//! builds without a database. Conversions between database and domain types are checked: an
-//! unexpected value is [`StoreError::Corrupt`], never a panic.
+//! The stores themselves are written once for every SQL backend (`store::sql`); this module
+//! supplies the pool and PostgreSQL's way of serializing writers: a row lock on the presented
+//! refresh token, and transaction-level advisory locks for the feed and the key table, which
+//! every replica takes alike.
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row as _, Transaction};
 
-use super::{Probe, StoreError};
+use super::sql::{Binds as _, SqlBackend, TextArrays, WriteLock, sqlx_statements};
 use crate::crypto::secret::SecretString;
-
-mod revocations;
-mod sessions;
-mod signing_keys;
-mod tenants;
-mod users;
 
 /// Advisory-lock key held while revocations are inserted, so feed cursors become visible in
 /// order (design note 0001). The value is arbitrary but fixed: every replica must use it.
@@ -55,31 +52,62 @@ impl PgStore {
     }
 }
 
-#[async_trait]
-impl Probe for PgStore {
-    fn name(&self) -> &'static str {
-        "postgres"
+impl TextArrays for Postgres {
+    fn bind_texts(
+        query: Query<'static, Self, PgArguments>,
+        values: &[String],
+    ) -> Query<'static, Self, PgArguments> {
+        query.bind(values)
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    fn get_texts(row: &PgRow, column: &str) -> Result<Vec<String>, sqlx::Error> {
+        row.try_get(column)
     }
 }
 
-/// Unix seconds as PostgreSQL `bigint`; no time we store is anywhere near the limit.
-fn to_db_secs(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX)
-}
+impl SqlBackend for PgStore {
+    const NAME: &'static str = "postgres";
+    // Rows are locked in id order so two concurrent "log out everywhere" cannot deadlock.
+    const CLOSE_USER_SESSIONS: &'static str = "UPDATE sessions \
+         SET revoked_at = $3, revoked_reason = $4 \
+         WHERE tenant_id = $1 AND id IN (SELECT id FROM sessions \
+           WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL \
+           ORDER BY id FOR UPDATE) \
+         RETURNING id";
 
-/// A `bigint` time back to unix seconds; negative values would be corrupt data.
-fn from_db_secs(secs: i64) -> Result<u64, StoreError> {
-    u64::try_from(secs).map_err(|_| StoreError::Corrupt(format!("negative time {secs}")))
-}
+    type Conn = PgConnection;
+    type Tx = Transaction<'static, Postgres>;
+    type Read = PoolConnection<Postgres>;
+    type Row = PgRow;
+    type Query = Query<'static, Postgres, PgArguments>;
 
-/// A stored 32-byte hash.
-fn to_hash(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("token hash is not 32 bytes".to_owned()))
+    async fn read(&self) -> Result<Self::Read, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
+    async fn write(&self) -> Result<Self::Tx, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    async fn lock(conn: &mut PgConnection, lock: WriteLock<'_>) -> Result<(), sqlx::Error> {
+        let query = match lock {
+            // READ COMMITTED: the statements after this one see what the previous holder of
+            // the row lock committed.
+            WriteLock::RefreshToken { tenant, token } => sqlx::query(
+                "SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND tenant_id = $2 \
+                 FOR UPDATE",
+            )
+            .bytes(token.as_slice())
+            .id(tenant.as_uuid()),
+            WriteLock::RevocationFeed => {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").int(REVOCATION_LOCK)
+            }
+            WriteLock::SigningKeys => {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").int(SIGNING_KEY_LOCK)
+            }
+        };
+        query.fetch_optional(conn).await.map(drop)
+    }
+
+    sqlx_statements!();
 }

@@ -12,12 +12,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_core::MAX_LEEWAY;
+use portcullis_core::{Claims, MAX_LEEWAY};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Pipeline};
 
 use super::{
     Blacklist, Probe, Revocation, RevocationMatch, RevocationProbe, RevokedKind, StoreError,
+    matches_revoke,
 };
 use crate::crypto::secret::SecretString;
 
@@ -98,10 +99,11 @@ impl Blacklist for RedisBlacklist {
         Ok(())
     }
 
-    async fn lookup(
+    async fn revokes(
         &self,
         probe: RevocationProbe<'_>,
-    ) -> Result<Option<Vec<RevocationMatch>>, StoreError> {
+        claims: &Claims,
+    ) -> Result<Option<bool>, StoreError> {
         let probes = [
             (RevokedKind::Jti, probe.jti),
             (RevokedKind::Session, probe.session),
@@ -119,7 +121,7 @@ impl Blacklist for RedisBlacklist {
         if values.pop().flatten().is_none() {
             return Ok(None);
         }
-        let matches = probes
+        let matches: Vec<RevocationMatch> = probes
             .iter()
             .zip(values)
             .filter_map(|((kind, value), stored)| {
@@ -133,7 +135,7 @@ impl Blacklist for RedisBlacklist {
                 })
             })
             .collect();
-        Ok(Some(matches))
+        Ok(Some(matches_revoke(&matches, claims)))
     }
 
     async fn is_hydrated(&self) -> Result<bool, StoreError> {

@@ -1,0 +1,306 @@
+//! SQLite: the durable stores of the embedded, single-node default (design note 0003).
+//!
+//! The stores themselves are written once for every SQL backend (`store::sql`); this module
+//! supplies SQLite's connections. Writes go through a pool of exactly one connection and
+//! start with `BEGIN IMMEDIATE`, so every write transaction holds the database's write lock
+//! from its first statement and they run one after another: that is what the row and
+//! advisory locks of PostgreSQL achieve, and why [`WriteLock`] needs no statement here. Reads
+//! use a separate pool and, in WAL mode, never wait for the writer.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::{Row as _, Sqlite, SqliteConnection, Transaction};
+
+use super::sql::{SqlBackend, TextArrays, WriteLock, sqlx_statements};
+
+/// The database file inside the data directory.
+pub(crate) const DATABASE_FILE: &str = "portcullis.db";
+
+/// How long a statement waits for a lock held by another process (e.g. `issuer migrate`)
+/// before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for the writer or a reader connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Readers do not block each other; a few connections cover a small deployment.
+const READ_CONNECTIONS: u32 = 4;
+
+/// The SQLite implementation of every durable store.
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteStore {
+    /// Exactly one connection: SQLite has one writer, and making it explicit means a write
+    /// transaction waits in the pool instead of failing on a lock.
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file in `data_dir`.
+    pub(crate) async fn open(data_dir: &Path) -> Result<Self, sqlx::Error> {
+        // WAL lets reads proceed beside the writer; `synchronous = FULL` syncs the log on every
+        // commit, so a committed revocation survives a crash or a power loss.
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(DATABASE_FILE))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        // The writer connects first: it creates the file and switches it to WAL.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Applies pending migrations through the writer.
+    pub(crate) async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&self.writer)
+            .await
+    }
+}
+
+impl TextArrays for Sqlite {
+    fn bind_texts(
+        query: Query<'static, Self, SqliteArguments>,
+        values: &[String],
+    ) -> Query<'static, Self, SqliteArguments> {
+        query.bind(Json(values))
+    }
+
+    fn get_texts(row: &SqliteRow, column: &str) -> Result<Vec<String>, sqlx::Error> {
+        row.try_get::<Json<Vec<String>>, _>(column)
+            .map(|json| json.0)
+    }
+}
+
+impl SqlBackend for SqliteStore {
+    const NAME: &'static str = "sqlite";
+    // The writer is alone, so the rows need no locking (SQLite has no `FOR UPDATE`).
+    const CLOSE_USER_SESSIONS: &'static str = "UPDATE sessions \
+         SET revoked_at = $3, revoked_reason = $4 \
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id";
+
+    type Conn = SqliteConnection;
+    type Tx = Transaction<'static, Sqlite>;
+    type Read = PoolConnection<Sqlite>;
+    type Row = SqliteRow;
+    type Query = Query<'static, Sqlite, SqliteArguments>;
+
+    async fn read(&self) -> Result<Self::Read, sqlx::Error> {
+        self.reader.acquire().await
+    }
+
+    async fn write(&self) -> Result<Self::Tx, sqlx::Error> {
+        // IMMEDIATE takes the write lock now rather than at the first write, so a transaction
+        // that reads before it writes (rotation) can never find its snapshot outdated.
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn lock(_conn: &mut SqliteConnection, _lock: WriteLock<'_>) -> Result<(), sqlx::Error> {
+        // Every write transaction already holds the database's write lock (see the module
+        // docs), which covers each of the sections PostgreSQL locks one by one.
+        Ok(())
+    }
+
+    sqlx_statements!();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ids::{DEFAULT_TENANT, SessionId, UserId};
+    use crate::store::tests::{at, rotation};
+    use crate::store::{
+        NewRevocation, NewSession, NewUser, RevocationRequest, RevocationStore, RevokedKind,
+        Rotation, RotationOutcome, SessionScope, SessionStore, UserStore,
+    };
+
+    async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// A user with one session whose first refresh token hashes to `[1; 32]`.
+    async fn session(store: &SqliteStore) -> SessionId {
+        let user = UserId::from_uuid(Uuid::now_v7());
+        let created = store
+            .create_user(&NewUser {
+                id: user,
+                tenant: DEFAULT_TENANT,
+                email: "Ada@example.com".into(),
+                email_normalized: "ada@example.com".into(),
+                name: None,
+                password_hash: "$argon2id$…".into(),
+                created_at: at(0),
+            })
+            .await
+            .unwrap();
+        assert!(created);
+        let id = SessionId::from_uuid(Uuid::now_v7());
+        store
+            .create_session(&NewSession {
+                id,
+                tenant: DEFAULT_TENANT,
+                user,
+                amr: vec!["pwd".into()],
+                created_at: at(0),
+                expires_at: at(86_400),
+                refresh_hash: [1; 32],
+                refresh_expires_at: at(3_600),
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Presents the first token `count` times at once; counts (rotated, replayed, reused).
+    async fn race(store: &Arc<SqliteStore>, count: usize, grace: i64) -> (usize, usize, usize) {
+        let tasks: Vec<_> = (0..count)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.rotate(&rotation(1, grace)).await.unwrap() })
+            })
+            .collect();
+        let mut counts = (0, 0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                RotationOutcome::Rotated(_) => counts.0 += 1,
+                RotationOutcome::Replayed(_) => counts.1 += 1,
+                RotationOutcome::Reused { .. } => counts.2 += 1,
+                RotationOutcome::Rejected => panic!("a known token was rejected"),
+            }
+        }
+        counts
+    }
+
+    async fn successors(store: &SqliteStore) -> i64 {
+        let mut conn = store.read().await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE token_hash = $1")
+            .bind([2_u8; 32].as_slice())
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_parallel_rotations_in_the_grace_window_share_one_successor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store(&dir).await);
+        session(&store).await;
+        assert_eq!(race(&store, 50, 10).await, (1, 49, 0));
+        assert_eq!(successors(&store).await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_parallel_rotations_without_grace_revoke_the_family_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store(&dir).await);
+        let session = session(&store).await;
+        assert_eq!(race(&store, 50, 0).await, (1, 0, 49));
+        assert_eq!(successors(&store).await, 1);
+        let feed = store.feed_page(0, 100, 0).await.unwrap();
+        let closed: Vec<_> = feed.iter().map(|r| r.entry.value.clone()).collect();
+        assert_eq!(closed, [session.to_string()], "one session entry, not 49");
+        let successor = Rotation {
+            parent: [2; 32],
+            successor: [3; 32],
+            ..rotation(2, 0)
+        };
+        assert!(matches!(
+            store.rotate(&successor).await.unwrap(),
+            RotationOutcome::Rejected
+        ));
+    }
+
+    #[tokio::test]
+    async fn feed_cursors_grow_and_revocations_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let session = session(&store).await;
+        for jti in ["a", "b"] {
+            let request = RevocationRequest {
+                tenant: DEFAULT_TENANT,
+                now: at(10),
+                reason: "revoked",
+                sessions: SessionScope::One(session),
+                session_entry_expires_at: 2_000_000_000,
+                entries: vec![NewRevocation {
+                    kind: RevokedKind::Jti,
+                    value: jti.into(),
+                    issued_before: None,
+                    expires_at: 2_000_000_000,
+                }],
+            };
+            store.revoke(&request).await.unwrap();
+        }
+        drop(store);
+
+        let store = self::store(&dir).await;
+        let entries = store.unexpired(1_767_225_600).await.unwrap();
+        let cursors: Vec<i64> = entries.iter().map(|r| r.cursor).collect();
+        assert_eq!(
+            cursors,
+            [1, 2, 3],
+            "the session is closed once, then two jti entries"
+        );
+        let values: Vec<&str> = entries.iter().map(|r| r.entry.value.as_str()).collect();
+        assert_eq!(values, [session.to_string().as_str(), "a", "b"]);
+        assert_eq!(store.feed_page(2, 10, 0).await.unwrap().len(), 1);
+        assert!(matches!(
+            store.rotate(&rotation(11, 10)).await.unwrap(),
+            RotationOutcome::Rejected
+        ));
+    }
+
+    #[tokio::test]
+    async fn new_users_get_the_default_role_and_emails_stay_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        session(&store).await;
+        let credentials = store
+            .credentials(DEFAULT_TENANT, "ada@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let grants = store
+            .grants(DEFAULT_TENANT, credentials.user)
+            .await
+            .unwrap();
+        assert_eq!(grants.roles, ["member"]);
+        assert_eq!(grants.permissions, ["profile:read", "profile:write"]);
+        let twin = NewUser {
+            id: UserId::from_uuid(Uuid::now_v7()),
+            tenant: DEFAULT_TENANT,
+            email: "ada@example.com".into(),
+            email_normalized: "ada@example.com".into(),
+            name: Some("Twin".into()),
+            password_hash: "x".into(),
+            created_at: at(1),
+        };
+        assert!(!store.create_user(&twin).await.unwrap());
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS signing_keys;
+DROP TABLE IF EXISTS revocations;
+DROP TABLE IF EXISTS refresh_tokens;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS user_roles;
+DROP TABLE IF EXISTS roles;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS tenant_domains;
+DROP TABLE IF EXISTS tenants;

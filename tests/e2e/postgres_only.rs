@@ -1,0 +1,180 @@
+//! Tests that exist only with PostgreSQL (0003, "Selection"): the Redis fast path and its loss,
+//! the master key PostgreSQL requires, and PostgreSQL without Redis, where replicas share the
+//! database and each keeps an in-process blacklist refreshed from the revocation feed.
+
+use std::time::{Duration, Instant};
+
+use crate::restart::{check_revocations_survive_a_crash, with_public_url};
+use crate::startup::{assert_refused, serve_with};
+use crate::support::{
+    Issuer, Options, POSTGRES_REDIS_BACKEND_TEXT, Response, assert_problem,
+    assert_refresh_token_format,
+};
+
+/// 0003: "a revocation reaches other replicas within ~1 s"; this bounds the wait generously for
+/// a busy machine, it is not a timing check of the 1 s.
+const REPLICA_PROPAGATION: Duration = Duration::from_secs(5);
+
+/// PostgreSQL without Redis: the harness's database and master key, no Redis at all.
+fn without_redis() -> Options {
+    with_public_url(
+        Options::new()
+            .without_env("PORTCULLIS_REDIS_URL")
+            .without_env("PORTCULLIS_REDIS_PREFIX"),
+    )
+}
+
+/// Asks `replica` for `me` with `access_token` until it answers `401 token_revoked`; until then
+/// the only acceptable answer is 200 (the revocation has not reached it yet). Panics after
+/// [`REPLICA_PROPAGATION`].
+async fn await_revoked_on(replica: &Issuer, access_token: &str, what: &str) -> Response {
+    let deadline = Instant::now() + REPLICA_PROPAGATION;
+    loop {
+        let me = replica.me(access_token).await;
+        if me.status == 401 {
+            return me;
+        }
+        assert_eq!(me.status, 200, "{what}: unexpected answer: {me:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still accepted by the other replica after {REPLICA_PROPAGATION:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After Redis loses every key of this issuer (the blacklist and its "populated" marker), a
+/// logged-out access token must stay refused: the issuer rebuilds the blacklist from PostgreSQL.
+///
+/// Asserted: from the moment the keys are gone, `GET /v1/auth/me` with the logged-out token is
+/// never 200 (a 401 or a 503 while rebuilding are both acceptable on the way), and within 10 s
+/// (a bound on the loop, not a timing check) it is `401 token_revoked`. A live token keeps
+/// working afterwards.
+#[tokio::test]
+async fn revocation_survives_redis_data_loss() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    let alice = issuer.signup().await;
+    let bob = issuer.signup().await;
+    let logout = issuer.logout(&alice.tokens.access_token, None).await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    assert_problem(
+        &issuer.me(&alice.tokens.access_token).await,
+        401,
+        "token_revoked",
+    );
+
+    let deleted = issuer.sandbox().delete_redis_keys().await;
+    assert!(
+        deleted > 0,
+        "the issuer keeps its blacklist under its prefix, found no keys"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let verdict = loop {
+        let me = issuer.me(&alice.tokens.access_token).await;
+        assert_ne!(
+            me.status, 200,
+            "a logged-out token was accepted after Redis lost its data"
+        );
+        assert!(
+            me.status == 401 || me.status == 503,
+            "unexpected answer: {me:?}"
+        );
+        if me.status == 401 && me.body["code"] == "token_revoked" {
+            break me;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 401 token_revoked within 10 s: {me:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_problem(&verdict, 401, "token_revoked");
+
+    assert_eq!(
+        issuer.me(&bob.tokens.access_token).await.status,
+        200,
+        "live token still works"
+    );
+    let refresh = issuer.refresh(&alice.tokens.refresh_token).await;
+    assert_problem(&refresh, 401, "invalid_refresh_token");
+    let renewed = issuer.refresh_ok(&bob.tokens.refresh_token).await;
+    assert_refresh_token_format(&renewed.refresh_token);
+}
+
+#[tokio::test]
+async fn serve_missing_master_key_with_database_exits_naming_the_setting() {
+    let options = Options::new().without_env("PORTCULLIS_MASTER_KEY");
+    let Some(output) = serve_with(options).await else {
+        return;
+    };
+    assert_refused(&output, "master_key");
+}
+
+/// 0003, PostgreSQL set and Redis unset: two replicas on one database, each with its own
+/// in-process blacklist. A logout on one is enforced on the other within a bounded poll (the
+/// feed is polled every second), in both directions and for both a session and a subject.
+#[tokio::test]
+async fn logout_on_one_replica_is_enforced_on_another_without_redis() {
+    let Some(first) = Issuer::start_with(without_redis()).await else {
+        return;
+    };
+    let second = Issuer::start_in(&first.shared_sandbox(), without_redis()).await;
+    for replica in [&first, &second] {
+        let line = replica.start_line();
+        assert!(
+            line.contains("postgres") && !line.contains(POSTGRES_REDIS_BACKEND_TEXT),
+            "the start line must name PostgreSQL without claiming Redis: {line:?}"
+        );
+    }
+
+    let alice = first.signup().await;
+    let bob = second.signup().await;
+    let bob_elsewhere = first.login(&bob.email, crate::support::PASSWORD).await;
+    for tokens in [&alice.tokens, &bob.tokens, &bob_elsewhere] {
+        for replica in [&first, &second] {
+            let me = replica.me(&tokens.access_token).await;
+            assert_eq!(
+                me.status, 200,
+                "replicas accept each other's tokens: {me:?}"
+            );
+        }
+    }
+
+    // A session logged out on the first replica.
+    let logout = first.logout(&alice.tokens.access_token, None).await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    assert_problem(
+        &first.me(&alice.tokens.access_token).await,
+        401,
+        "token_revoked",
+    );
+    let verdict = await_revoked_on(&second, &alice.tokens.access_token, "logout").await;
+    assert_problem(&verdict, 401, "token_revoked");
+    let refresh = second.refresh(&alice.tokens.refresh_token).await;
+    assert_problem(&refresh, 401, "invalid_refresh_token");
+
+    // A subject logged out everywhere on the second replica.
+    let logout_all = second.logout_all(&bob.tokens.access_token).await;
+    assert_eq!(logout_all.status, 204, "{logout_all:?}");
+    for tokens in [&bob.tokens, &bob_elsewhere] {
+        let verdict = await_revoked_on(&first, &tokens.access_token, "logout-all").await;
+        assert_problem(&verdict, 401, "token_revoked");
+        assert_problem(&second.me(&tokens.access_token).await, 401, "token_revoked");
+    }
+
+    // Nothing else was revoked.
+    let carol = second.signup().await;
+    assert_eq!(first.me(&carol.tokens.access_token).await.status, 200);
+    let renewed = first.refresh_ok(&carol.tokens.refresh_token).await;
+    assert_eq!(second.me(&renewed.access_token).await.status, 200);
+}
+
+/// PostgreSQL without Redis: the in-process blacklist of the next process is hydrated from
+/// PostgreSQL, so revocations written before a crash hold after it.
+#[tokio::test]
+async fn revocations_survive_a_crash_without_redis() {
+    check_revocations_survive_a_crash(without_redis()).await;
+}

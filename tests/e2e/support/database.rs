@@ -1,0 +1,126 @@
+//! Direct access to a test's own store, for what the HTTP API does not offer yet (creating a
+//! second tenant, mapping a domain) and for checks on the schema. The one place where the suite
+//! speaks SQL, once per backend: PostgreSQL (`uuid`, `text[]`, `timestamptz`) and SQLite (ids as
+//! 16-byte BLOBs, times as RFC 3339 text, arrays as JSON text; 0003, "Embedded storage").
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _, PgConnection, SqliteConnection};
+
+/// A connection to one test's database, whichever the backend.
+#[derive(Debug)]
+pub(crate) enum Database {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl Database {
+    pub(super) async fn postgres(url: &str) -> Database {
+        let connection = PgConnection::connect(url)
+            .await
+            .expect("connect to the test database");
+        Database::Postgres(connection)
+    }
+
+    /// Opens the issuer's SQLite file, which must exist; waits for the issuer's writer as the
+    /// issuer itself does (busy timeout 5 s).
+    pub(super) async fn sqlite(path: &Path) -> Database {
+        let connection = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .connect()
+            .await
+            .unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
+        Database::Sqlite(connection)
+    }
+
+    /// How many tables the migrations created (the migration bookkeeping table included).
+    pub(crate) async fn table_count(&mut self) -> i64 {
+        match self {
+            Database::Postgres(connection) => sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+            .fetch_one(connection)
+            .await
+            .expect("count tables"),
+            Database::Sqlite(connection) => sqlx::query_scalar(
+                "SELECT count(*) FROM sqlite_schema \
+                 WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_one(connection)
+            .await
+            .expect("count tables"),
+        }
+    }
+
+    /// Creates a tenant with `slug` and the roles every tenant starts with, as the migrations
+    /// do for the default tenant. Returns its `tnt_` id.
+    pub(crate) async fn create_tenant(&mut self, slug: &str) -> String {
+        let id = uuid::Uuid::now_v7();
+        match self {
+            Database::Postgres(connection) => {
+                sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
+                    .bind(id)
+                    .bind(slug)
+                    .execute(&mut *connection)
+                    .await
+                    .expect("insert a tenant");
+                sqlx::query("SELECT portcullis_seed_tenant_roles($1)")
+                    .bind(id)
+                    .execute(&mut *connection)
+                    .await
+                    .expect("seed its roles");
+            }
+            Database::Sqlite(connection) => {
+                // As the SQLite migration seeds the default tenant: defaults for ids and times.
+                let mut transaction = connection.begin().await.expect("begin");
+                sqlx::query("INSERT INTO tenants (id, slug, name) VALUES (?, ?, ?)")
+                    .bind(id.as_bytes().as_slice())
+                    .bind(slug)
+                    .bind(slug)
+                    .execute(&mut *transaction)
+                    .await
+                    .expect("insert a tenant");
+                sqlx::query(
+                    "INSERT INTO roles (tenant_id, name, permissions, is_default) VALUES \
+                     (?1, 'admin', '[\"*\"]', 0), \
+                     (?1, 'member', '[\"profile:read\",\"profile:write\"]', 1)",
+                )
+                .bind(id.as_bytes().as_slice())
+                .execute(&mut *transaction)
+                .await
+                .expect("seed its roles");
+                transaction.commit().await.expect("commit the tenant");
+            }
+        }
+        format!("tnt_{}", id.simple())
+    }
+
+    /// Serves `domain` (lowercase, no port) on behalf of the tenant `tenant_id` (`tnt_…`).
+    pub(crate) async fn map_domain(&mut self, domain: &str, tenant_id: &str) {
+        let tenant = tenant_id.strip_prefix("tnt_").expect("a tnt_ id");
+        let tenant = uuid::Uuid::parse_str(tenant).expect("a tnt_ id");
+        match self {
+            Database::Postgres(connection) => {
+                sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES ($1, $2)")
+                    .bind(domain)
+                    .bind(tenant)
+                    .execute(connection)
+                    .await
+                    .expect("map a domain");
+            }
+            Database::Sqlite(connection) => {
+                sqlx::query("INSERT INTO tenant_domains (domain, tenant_id) VALUES (?, ?)")
+                    .bind(domain)
+                    .bind(tenant.as_bytes().as_slice())
+                    .execute(connection)
+                    .await
+                    .expect("map a domain");
+            }
+        }
+    }
+}
