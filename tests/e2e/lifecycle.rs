@@ -272,3 +272,23 @@ async fn register_existing_email_variant_returns_201_without_taking_over() {
     let normalized_login = issuer.login("ALICE@Example.com", "first password 1").await;
     assert_eq!(normalized_login.claims()["sub"], original_id.as_str());
 }
+
+/// A taken email must cost the same committed write as a free one, or the answer's timing
+/// tells an attacker which addresses have accounts: each attempt leaves an account event.
+#[tokio::test]
+async fn register_taken_email_commits_an_account_event_like_a_new_one() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    for email in ["bob@example.com", "BOB@example.com", "bob@example.com"] {
+        let registered = issuer.register(email, "bob's password 1").await;
+        assert_eq!(registered.status, 201, "{registered:?}");
+    }
+
+    let mut database = issuer.sandbox().database().await;
+    assert_eq!(database.account_event_count("registered").await, 1);
+    assert_eq!(
+        database.account_event_count("registration_conflict").await,
+        2
+    );
+}

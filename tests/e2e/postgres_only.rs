@@ -178,3 +178,63 @@ async fn logout_on_one_replica_is_enforced_on_another_without_redis() {
 async fn revocations_survive_a_crash_without_redis() {
     check_revocations_survive_a_crash(without_redis()).await;
 }
+
+/// Introspects `token` with itself as the caller, under a `Host` that maps to no tenant
+/// domain (an IP literal), so answering it needs no database: only the token, the key ring
+/// and the in-process blacklist.
+async fn introspect_without_database(issuer: &Issuer, token: &str) -> Response {
+    let request = issuer
+        .request(reqwest::Method::POST, "/oauth/introspect")
+        .header(reqwest::header::HOST, "[::1]")
+        .bearer_auth(token)
+        .form(&[("token", token)]);
+    issuer.send(request).await
+}
+
+/// PostgreSQL without Redis, cut off from the database: the replica cannot learn of
+/// revocations other replicas write, so after a few failed feed polls it stops trusting its
+/// in-process blacklist and fails closed, instead of introspecting tokens as active for as
+/// long as the outage lasts; once the database is back it rebuilds the blacklist and answers
+/// again.
+#[tokio::test]
+async fn replica_cut_off_from_the_feed_fails_closed_then_recovers() {
+    let Some(issuer) = Issuer::start_with(without_redis()).await else {
+        return;
+    };
+    let alice = issuer.signup().await;
+    let token = &alice.tokens.access_token;
+    let introspect = introspect_without_database(&issuer, token).await;
+    assert_eq!(introspect.body["active"], true, "{introspect:?}");
+
+    issuer.sandbox().allow_database_connections(false).await;
+    // MAX_FAILED_POLLS polls of one second each, generously bounded for a busy machine.
+    let cut_off = Instant::now();
+    loop {
+        let answer = introspect_without_database(&issuer, token).await;
+        if answer.status != 200 {
+            assert!(answer.is_problem_json(), "{answer:?}");
+            break;
+        }
+        assert_eq!(answer.body["active"], true, "{answer:?}");
+        assert!(
+            cut_off.elapsed() < Duration::from_secs(30),
+            "still introspecting as active without the feed: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    issuer.sandbox().allow_database_connections(true).await;
+    let restored = Instant::now();
+    loop {
+        let answer = introspect_without_database(&issuer, token).await;
+        if answer.status == 200 {
+            assert_eq!(answer.body["active"], true, "{answer:?}");
+            break;
+        }
+        assert!(
+            restored.elapsed() < Duration::from_secs(30),
+            "never recovered: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

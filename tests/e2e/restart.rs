@@ -5,7 +5,7 @@
 
 use std::os::unix::process::ExitStatusExt as _;
 
-use crate::support::{Issuer, Options, PASSWORD, assert_problem};
+use crate::support::{Issuer, Options, PASSWORD, assert_problem, jwt};
 
 /// The `iss` of every issuer of a test: each process listens on its own port, and tokens issued
 /// by one must verify on the next, as behind one public name in production.
@@ -126,4 +126,44 @@ async fn registration_before_a_crash_survives_restart() {
     assert_eq!(me.body["user_id"], user_id.as_str(), "{me:?}");
     let login = second.login(&email, PASSWORD).await;
     assert_eq!(login.claims()["sub"], user_id.as_str());
+}
+
+/// Changing `token.algorithm` is not ignored once a key is stored: the next start generates a
+/// key of the new algorithm and signs with it, while tokens of the retired key keep verifying
+/// until they expire; a start with the same setting generates nothing.
+#[tokio::test]
+async fn algorithm_change_rotates_the_signing_key_and_retired_tokens_still_verify() {
+    let options = with_public_url(Options::new());
+    let Some(first) = Issuer::start_with(options.clone()).await else {
+        return;
+    };
+    let alice = first.signup().await;
+    let old_header = jwt::header(&alice.tokens.access_token);
+    assert_eq!(old_header["alg"], "HS256", "{old_header}");
+    let sandbox = first.shared_sandbox();
+    assert!(first.stop().await.success());
+
+    let eddsa = options.env("PORTCULLIS_TOKEN__ALGORITHM", "EdDSA");
+    let second = Issuer::start_in(&sandbox, eddsa.clone()).await;
+    let renewed = second.login(&alice.email, PASSWORD).await;
+    let new_header = jwt::header(&renewed.access_token);
+    assert_eq!(new_header["alg"], "EdDSA", "{new_header}");
+    assert_ne!(new_header["kid"], old_header["kid"], "a new key");
+    let jwks = second.get("/.well-known/jwks.json").await;
+    let kids: Vec<_> = jwks.body["keys"]
+        .as_array()
+        .expect("a JWKS")
+        .iter()
+        .map(|key| key["kid"].clone())
+        .collect();
+    assert_eq!(kids, [new_header["kid"].clone()], "{jwks:?}");
+    let me = second.me(&alice.tokens.access_token).await;
+    assert_eq!(me.status, 200, "a retired key still verifies: {me:?}");
+    assert!(second.stop().await.success());
+
+    let third = Issuer::start_in(&sandbox, eddsa).await;
+    let again = third.login(&alice.email, PASSWORD).await;
+    assert_eq!(jwt::header(&again.access_token)["kid"], new_header["kid"]);
+    assert_eq!(third.me(&renewed.access_token).await.status, 200);
+    assert_eq!(third.me(&alice.tokens.access_token).await.status, 200);
 }

@@ -303,10 +303,44 @@ async fn revocation_feed_bad_since_returns_invalid_request() {
         return;
     };
 
-    for since in ["abc", "1.5", "12abc", "%20"] {
+    for since in [
+        "abc",
+        "1.5",
+        "12abc",
+        "%20",
+        "-1",
+        "+1",
+        "99999999999999999999",
+    ] {
         let page = issuer.revocations(Some(since)).await;
         assert_problem(&page, 400, "invalid_request");
     }
+}
+
+/// A cursor beyond the newest entry was never handed out (the database was restored or
+/// replaced): an empty page would leave the poller waiting for entries it can never see.
+#[tokio::test]
+async fn revocation_feed_since_beyond_newest_entry_returns_invalid_request() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    let empty = issuer.revocations(None).await;
+    assert_eq!(empty.status, 200, "{empty:?}");
+    assert_problem(&issuer.revocations(Some("1")).await, 400, "invalid_request");
+
+    let alice = issuer.signup().await;
+    let logout = issuer.logout(&alice.tokens.access_token, None).await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    let page = issuer.revocations(None).await;
+    let newest = page.str_field("next_cursor").to_owned();
+    let at_newest = issuer.revocations(Some(&newest)).await;
+    assert_eq!(at_newest.status, 200, "{at_newest:?}");
+    let beyond = (newest.parse::<u64>().expect("decimal cursor") + 1).to_string();
+    assert_problem(
+        &issuer.revocations(Some(&beyond)).await,
+        400,
+        "invalid_request",
+    );
 }
 
 /// RFC 7009 §2.1: a wrong `token_type_hint` only costs a wider search.

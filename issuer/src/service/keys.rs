@@ -56,8 +56,14 @@ impl KeyRing {
             .signing_keys()
             .await
             .context("reading stored signing keys")?;
-        if stored.is_empty() {
-            stored = generate_first(settings.algorithm, store, master_key, clock).await?;
+        let configured = settings.algorithm;
+        if !stored
+            .iter()
+            .any(|key| key.active && key.algorithm == configured)
+        {
+            // First start, or `token.algorithm` changed since the active key was generated:
+            // a new key of the configured algorithm takes over, the old ones keep verifying.
+            stored = generate(configured, store, master_key, clock).await?;
         }
         let ring = unwrap_all(&stored, master_key)?;
         if let Some(active) = ring.active() {
@@ -72,9 +78,9 @@ impl KeyRing {
     }
 }
 
-/// Generates a key and offers it to the store, which keeps it only if no replica got there
-/// first; returns whatever the store holds afterwards.
-async fn generate_first(
+/// Generates a key of `algorithm` and offers it to the store as the active key, which keeps
+/// it only if no replica got there first; returns whatever the store holds afterwards.
+async fn generate(
     algorithm: SigningAlgorithm,
     store: &Arc<dyn SigningKeyStore>,
     master_key: &MasterKey,
@@ -100,14 +106,16 @@ async fn generate_first(
         created_at: clock.now(),
     };
     let stored = store
-        .insert_first_key(&candidate)
+        .install_key(&candidate)
         .await
         .context("storing the new signing key")?;
     if stored.iter().any(|key| key.kid == kid) {
+        let retired = stored.len().saturating_sub(1);
         info!(
             target: "security",
             kid = %kid,
             algorithm = algorithm.as_str(),
+            retired,
             "generated a signing key and stored it in the database, wrapped with the master key"
         );
     }

@@ -10,7 +10,7 @@ use tracing::{info, instrument, warn};
 
 use super::tokens::AuthError;
 use crate::clock::{Clock, unix_secs};
-use crate::error::{ApiError, FailureClass};
+use crate::error::{ApiError, ErrorCode};
 use crate::store::{
     Blacklist, NewRevocation, Revocation, RevocationProbe, RevocationRequest, RevocationStore,
     RevokedKind, SessionScope, StoreError, Tenant, matches_revoke,
@@ -22,6 +22,10 @@ use crate::store::{
 pub(crate) const WATCH_PERIOD: Duration = Duration::from_secs(1);
 /// Feed entries read per query while catching up.
 const FOLLOW_PAGE: u16 = 1_000;
+/// Consecutive failed feed polls after which an in-process blacklist beside other replicas is
+/// no longer trusted to be complete: checks then go to the database, and fail closed while it
+/// is unreachable, instead of accepting tokens other replicas have revoked since.
+pub(crate) const MAX_FAILED_POLLS: u32 = 5;
 
 /// One page of the feed.
 #[derive(Debug)]
@@ -101,7 +105,7 @@ impl RevocationService {
         request: &RevocationRequest,
     ) -> Result<Vec<Revocation>, ApiError> {
         let recorded = self.store.revoke(request).await?;
-        self.publish(&recorded).await?;
+        self.publish(&recorded).await;
         Ok(recorded)
     }
 
@@ -129,24 +133,29 @@ impl RevocationService {
     }
 
     /// Copies recorded revocations into the blacklist. If that fails the blacklist would be
-    /// silently incomplete, so its marker is removed (lookups fall back to the database until
-    /// it is rebuilt); if even that fails, the caller gets an error.
-    pub(crate) async fn publish(&self, recorded: &[Revocation]) -> Result<(), ApiError> {
+    /// incomplete, so its marker is removed and lookups fall back to the database until it
+    /// is rebuilt. If even that fails the blacklist is unreachable, and every lookup fails
+    /// closed until it is back; it then follows the feed from its own cursor, which is older
+    /// than these entries, so they reach it within a watch period. Either way the revocation
+    /// is already durable and will be enforced: the caller is not told otherwise.
+    pub(crate) async fn publish(&self, recorded: &[Revocation]) {
         if recorded.is_empty() {
-            return Ok(());
+            return;
         }
         let Err(err) = self
             .blacklist
             .publish(recorded, unix_secs(self.clock.now()))
             .await
         else {
-            return Ok(());
+            return;
         };
         warn!(error = %err, "blacklist write failed; marking the blacklist incomplete");
-        self.blacklist
-            .invalidate()
-            .await
-            .map_err(|err| ApiError::internal(FailureClass::Unavailable, err))
+        if let Err(err) = self.blacklist.invalidate().await {
+            warn!(
+                error = %err,
+                "blacklist unreachable; it catches up from the feed once it is back"
+            );
+        }
     }
 
     /// One page of the feed after cursor `since`.
@@ -156,6 +165,15 @@ impl RevocationService {
             .store
             .feed_page(since, limit.saturating_add(1), now)
             .await?;
+        if rows.is_empty() && since > 0 && self.store.latest_cursor().await? < since {
+            // A cursor this feed never handed out: most likely the client polled a database
+            // that was since restored or replaced. Answering an empty page would leave it
+            // waiting forever for entries it will never see.
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`since` is beyond the newest entry of this feed; read it again from the start",
+            ));
+        }
         let has_more = rows.len() > usize::from(limit);
         rows.truncate(usize::from(limit));
         let next_cursor = rows.last().map_or(since, |row| row.cursor);
@@ -185,14 +203,21 @@ impl RevocationService {
     pub(crate) async fn watch(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(WATCH_PERIOD);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failed_polls = 0;
         loop {
             ticks.tick().await;
             match self.blacklist.is_hydrated().await {
-                Ok(true) => {
-                    if let Err(err) = self.catch_up().await {
-                        warn!(error = %err, "reading the revocation feed failed; will retry");
+                Ok(true) => match self.catch_up().await {
+                    Ok(()) => failed_polls = 0,
+                    Err(err) => {
+                        failed_polls += 1;
+                        warn!(error = %err, failed_polls, "reading the revocation feed failed");
+                        if failed_polls >= MAX_FAILED_POLLS {
+                            self.distrust_blacklist().await;
+                            failed_polls = 0;
+                        }
                     }
-                }
+                },
                 Ok(false) => {
                     warn!("revocation blacklist incomplete; rebuilding");
                     if let Err(err) = self.hydrate().await {
@@ -204,17 +229,30 @@ impl RevocationService {
         }
     }
 
+    /// Marks the blacklist incomplete after the feed could not be read for a while, so token
+    /// checks consult the database (and fail closed while it stays unreachable) until the
+    /// blacklist is rebuilt.
+    async fn distrust_blacklist(&self) {
+        warn!(
+            failed_polls = MAX_FAILED_POLLS,
+            "the revocation feed is unreadable; checking tokens against the database"
+        );
+        if let Err(err) = self.blacklist.invalidate().await {
+            warn!(error = %err, "cannot mark the blacklist incomplete; will retry");
+        }
+    }
+
     /// Applies feed entries after the blacklist's cursor until it has them all, when the
     /// blacklist follows the feed.
     async fn catch_up(&self) -> Result<(), StoreError> {
-        while let Some(since) = self.blacklist.feed_cursor().await {
+        while let Some(since) = self.blacklist.feed_cursor().await? {
             let now = unix_secs(self.clock.now());
             let page = self.store.feed_page(since, FOLLOW_PAGE, now).await?;
             self.blacklist.follow(&page, now).await?;
             let moved = self
                 .blacklist
                 .feed_cursor()
-                .await
+                .await?
                 .is_some_and(|next| next > since);
             if page.len() < usize::from(FOLLOW_PAGE) || !moved {
                 break;

@@ -121,7 +121,7 @@ impl SessionService {
                 session,
                 revocations,
             } => {
-                deps.revocations.publish(&revocations).await?;
+                deps.revocations.publish(&revocations).await;
                 warn!(
                     target: "security",
                     event = "refresh_token_reused",

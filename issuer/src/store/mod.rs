@@ -91,7 +91,8 @@ pub(crate) struct Grants {
 #[async_trait]
 pub(crate) trait UserStore: Send + Sync + Debug {
     /// Inserts the user with the tenant's default roles. `false`: the email is already taken
-    /// in that tenant and nothing was written.
+    /// in that tenant and the account is unchanged. Either way one account event is recorded
+    /// and committed, so both outcomes do the same durable work.
     async fn create_user(&self, user: &NewUser) -> Result<bool, StoreError>;
     /// The password hash of the account with this normalized email.
     async fn credentials(
@@ -372,6 +373,9 @@ pub(crate) trait RevocationStore: Send + Sync + Debug {
         limit: u16,
         now: u64,
     ) -> Result<Vec<Revocation>, StoreError>;
+    /// The largest cursor ever recorded (0 for an empty feed). Entries are never deleted, so
+    /// it only grows, and any cursor the feed handed out is at most this.
+    async fn latest_cursor(&self) -> Result<i64, StoreError>;
     /// Every entry that can still match a valid token at `now`, to rebuild the blacklist.
     async fn unexpired(&self, now: u64) -> Result<Vec<Revocation>, StoreError>;
     /// Unexpired entries matching one token; the slow path while the blacklist is rebuilt.
@@ -404,8 +408,8 @@ pub(crate) trait Blacklist: Send + Sync + Debug {
     /// The feed cursor to poll from, for a blacklist that other processes do not write to
     /// (in-process, beside other replicas); `None`: no polling needed (Redis is shared, and a
     /// single node writes every revocation itself).
-    async fn feed_cursor(&self) -> Option<i64> {
-        None
+    async fn feed_cursor(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
     }
     /// Applies feed entries read after [`feed_cursor`](Self::feed_cursor), moving it.
     async fn follow(&self, _revocations: &[Revocation], _now: u64) -> Result<(), StoreError> {
@@ -427,9 +431,10 @@ pub(crate) struct StoredKey {
 pub(crate) trait SigningKeyStore: Send + Sync + Debug {
     /// Every stored key, newest first.
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
-    /// Stores `candidate` only if no key exists yet, under a lock every replica takes, and
-    /// returns the keys that exist afterwards: replicas starting together agree on one key.
-    async fn insert_first_key(&self, candidate: &StoredKey) -> Result<Vec<StoredKey>, StoreError>;
+    /// Stores `candidate` as the one active key, retiring the others, unless an active key of
+    /// its algorithm already exists; under a lock every replica takes. Returns the keys that
+    /// exist afterwards, so replicas starting together agree on one key.
+    async fn install_key(&self, candidate: &StoredKey) -> Result<Vec<StoredKey>, StoreError>;
 }
 
 /// A dependency `/readyz` checks.

@@ -57,6 +57,23 @@ impl Database {
         }
     }
 
+    /// How many account events of `kind` the store holds, across tenants.
+    pub(crate) async fn account_event_count(&mut self, kind: &str) -> i64 {
+        let sql = "SELECT count(*) FROM account_events WHERE kind = $1";
+        match self {
+            Database::Postgres(connection) => sqlx::query_scalar(sql)
+                .bind(kind)
+                .fetch_one(connection)
+                .await
+                .expect("count account events"),
+            Database::Sqlite(connection) => sqlx::query_scalar(sql)
+                .bind(kind)
+                .fetch_one(connection)
+                .await
+                .expect("count account events"),
+        }
+    }
+
     /// Creates a tenant with `slug` and the roles every tenant starts with, as the migrations
     /// do for the default tenant. Returns its `tnt_` id.
     pub(crate) async fn create_tenant(&mut self, slug: &str) -> String {

@@ -319,6 +319,32 @@ impl Sandbox {
         }
     }
 
+    /// Refuses (`false`) or allows again (`true`) new connections to this test's PostgreSQL
+    /// database; refusing also ends the open ones, as when the database becomes unreachable.
+    #[allow(dead_code, reason = "only the postgres target's own tests use it")]
+    pub(crate) async fn allow_database_connections(&self, allow: bool) {
+        let postgres = self.postgres.as_ref().expect("a PostgreSQL sandbox");
+        let database = &postgres.database;
+        let mut admin = PgConnection::connect(&postgres.services.admin_url)
+            .await
+            .expect("connect to the admin database");
+        let alter = format!("ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS {allow}");
+        sqlx::query(sqlx::AssertSqlSafe(alter))
+            .execute(&mut admin)
+            .await
+            .expect("change ALLOW_CONNECTIONS");
+        if !allow {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(database)
+            .execute(&mut admin)
+            .await
+            .expect("end the database's connections");
+        }
+        drop(admin.close().await);
+    }
+
     /// Deletes every Redis key of this test (`SCAN MATCH <prefix>*`, then `DEL`), never anything
     /// else: other tests share the Redis server. Returns how many keys were deleted.
     #[allow(

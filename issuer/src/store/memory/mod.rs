@@ -96,12 +96,14 @@ impl Blacklist for MemoryBlacklist {
         Ok(())
     }
 
-    async fn feed_cursor(&self) -> Option<i64> {
+    async fn feed_cursor(&self) -> Result<Option<i64>, StoreError> {
         if !self.follows_feed {
-            return None;
+            return Ok(None);
         }
         let state = self.state.read().await;
-        Some(state.set.cursor().and_then(|c| c.parse().ok()).unwrap_or(0))
+        Ok(Some(
+            state.set.cursor().and_then(|c| c.parse().ok()).unwrap_or(0),
+        ))
     }
 
     async fn follow(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError> {
@@ -196,23 +198,26 @@ mod tests {
 
     #[tokio::test]
     async fn only_feed_entries_move_the_cursor() {
-        assert_eq!(MemoryBlacklist::single_node().feed_cursor().await, None);
+        assert_eq!(
+            MemoryBlacklist::single_node().feed_cursor().await.unwrap(),
+            None
+        );
         let blacklist = MemoryBlacklist::following_feed();
-        assert_eq!(blacklist.feed_cursor().await, Some(0));
+        assert_eq!(blacklist.feed_cursor().await.unwrap(), Some(0));
         let theirs = revocation(7, RevokedKind::Session, "ses_9", 2_000);
         blacklist.hydrate(&[theirs], 0).await.unwrap();
-        assert_eq!(blacklist.feed_cursor().await, Some(7));
+        assert_eq!(blacklist.feed_cursor().await.unwrap(), Some(7));
         // This replica's own entry 9 must not hide entry 8, which another replica may have
         // committed first but this one has not polled yet.
         let ours = revocation(9, RevokedKind::Session, "ses_1", 2_000);
         blacklist.publish(&[ours], 0).await.unwrap();
-        assert_eq!(blacklist.feed_cursor().await, Some(7));
+        assert_eq!(blacklist.feed_cursor().await.unwrap(), Some(7));
         assert_eq!(
             blacklist.revokes(PROBE, &claims(100)).await.unwrap(),
             Some(true)
         );
         let polled = revocation(8, RevokedKind::Jti, "jti-8", 2_000);
         blacklist.follow(&[polled], 0).await.unwrap();
-        assert_eq!(blacklist.feed_cursor().await, Some(8));
+        assert_eq!(blacklist.feed_cursor().await.unwrap(), Some(8));
     }
 }

@@ -151,6 +151,12 @@ impl<B: SqlBackend> RevocationStore for B {
         entries(self, query).await
     }
 
+    async fn latest_cursor(&self) -> Result<i64, StoreError> {
+        let query = B::query("SELECT COALESCE(MAX(id), 0) AS id FROM revocations");
+        let mut conn = self.read().await?;
+        Ok(B::fetch_one(query, &mut conn).await?.int("id")?)
+    }
+
     async fn unexpired(&self, now: u64) -> Result<Vec<Revocation>, StoreError> {
         let query = B::query(
             "SELECT id, tenant_id, kind, value, issued_before, expires_at FROM revocations \

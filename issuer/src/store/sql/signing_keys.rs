@@ -40,13 +40,21 @@ impl<B: SqlBackend> SigningKeyStore for B {
         all_keys::<B>(&mut conn).await
     }
 
-    async fn insert_first_key(&self, candidate: &StoredKey) -> Result<Vec<StoredKey>, StoreError> {
+    async fn install_key(&self, candidate: &StoredKey) -> Result<Vec<StoredKey>, StoreError> {
         let mut tx = self.write().await?;
         B::lock(&mut tx, WriteLock::SigningKeys).await?;
         let existing = all_keys::<B>(&mut tx).await?;
-        if !existing.is_empty() {
+        if existing
+            .iter()
+            .any(|key| key.active && key.algorithm == candidate.algorithm)
+        {
             return Ok(existing);
         }
+        // Retired keys stay: they verify the tokens they signed until those expire.
+        let retire = B::query("UPDATE signing_keys SET active = $2 WHERE tenant_id = $1")
+            .id(DEFAULT_TENANT.as_uuid())
+            .flag(false);
+        B::execute(retire, &mut tx).await?;
         let insert = B::query(
             "INSERT INTO signing_keys \
                (kid, tenant_id, algorithm, nonce, wrapped_secret, active, created_at) \

@@ -27,18 +27,34 @@ impl<B: SqlBackend> UserStore for B {
         .opt_text(user.name.as_deref())
         .text(&user.password_hash)
         .time(user.created_at);
-        if B::execute(insert, &mut tx).await? != 1 {
-            return Ok(false);
+        let created = B::execute(insert, &mut tx).await? == 1;
+        if created {
+            let grant = B::query(
+                "INSERT INTO user_roles (tenant_id, user_id, role_id) \
+                 SELECT $1, $2, id FROM roles WHERE tenant_id = $1 AND is_default",
+            )
+            .id(user.tenant.as_uuid())
+            .id(user.id.as_uuid());
+            B::execute(grant, &mut tx).await?;
         }
-        let grant = B::query(
-            "INSERT INTO user_roles (tenant_id, user_id, role_id) \
-             SELECT $1, $2, id FROM roles WHERE tenant_id = $1 AND is_default",
+        // Both outcomes commit a write (see the account_events migration), so a taken email
+        // answers in the same time as a free one.
+        let event = B::query(
+            "INSERT INTO account_events (tenant_id, user_id, kind, created_at) \
+             SELECT tenant_id, id, $3, $4 FROM users \
+             WHERE tenant_id = $1 AND email_normalized = $2",
         )
         .id(user.tenant.as_uuid())
-        .id(user.id.as_uuid());
-        B::execute(grant, &mut tx).await?;
+        .text(&user.email_normalized)
+        .text(if created {
+            "registered"
+        } else {
+            "registration_conflict"
+        })
+        .time(user.created_at);
+        B::execute(event, &mut tx).await?;
         B::commit(tx).await?;
-        Ok(true)
+        Ok(created)
     }
 
     async fn credentials(
