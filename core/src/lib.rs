@@ -20,6 +20,6 @@ pub mod rbac;
 pub mod revocation;
 
 pub use error::{Claim, ConfigError, KeyError, PolicyError, TokenError};
-pub use jwt::claims::{Audience, Claims};
+pub use jwt::claims::{ClaimValues, Claims};
 pub use jwt::validate::{DEFAULT_LEEWAY, DEFAULT_TYP, MAX_LEEWAY, Validation, Verifier};
 pub use key::{Algorithm, Key, KeySet, MAX_KID_LEN, MIN_HS256_SECRET_LEN};

@@ -164,14 +164,17 @@ impl AsRef<str> for Permission {
 /// assert!(!has_permission(&granted, "users:*"));
 /// ```
 #[must_use]
-pub fn has_permission<S: AsRef<str>>(granted: &[S], required: &str) -> bool {
+pub fn has_permission<I>(granted: I, required: &str) -> bool
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
     let Some(required) = Parts::parse(required) else {
         return false;
     };
     granted
-        .iter()
-        .filter_map(|grant| Parts::parse(grant.as_ref()))
-        .any(|grant| grant.covers(required))
+        .into_iter()
+        .any(|grant| Parts::parse(grant.as_ref()).is_some_and(|grant| grant.covers(required)))
 }
 
 /// Whether the `granted` permissions satisfy every one of `required`.
@@ -184,10 +187,15 @@ pub fn has_permission<S: AsRef<str>>(granted: &[S], required: &str) -> bool {
 /// assert!(!has_all(&["users:read"], &["users:read", "users:write"]));
 /// ```
 #[must_use]
-pub fn has_all<S: AsRef<str>, R: AsRef<str>>(granted: &[S], required: &[R]) -> bool {
+pub fn has_all<I, R>(granted: I, required: &[R]) -> bool
+where
+    I: IntoIterator + Clone,
+    I::Item: AsRef<str>,
+    R: AsRef<str>,
+{
     required
         .iter()
-        .all(|one| has_permission(granted, one.as_ref()))
+        .all(|one| has_permission(granted.clone(), one.as_ref()))
 }
 
 /// Whether the `granted` permissions satisfy at least one of `required`.
@@ -200,10 +208,15 @@ pub fn has_all<S: AsRef<str>, R: AsRef<str>>(granted: &[S], required: &[R]) -> b
 /// assert!(!has_any(&["users:read"], &[] as &[&str]));
 /// ```
 #[must_use]
-pub fn has_any<S: AsRef<str>, R: AsRef<str>>(granted: &[S], required: &[R]) -> bool {
+pub fn has_any<I, R>(granted: I, required: &[R]) -> bool
+where
+    I: IntoIterator + Clone,
+    I::Item: AsRef<str>,
+    R: AsRef<str>,
+{
     required
         .iter()
-        .any(|one| has_permission(granted, one.as_ref()))
+        .any(|one| has_permission(granted.clone(), one.as_ref()))
 }
 
 /// Maps role names to the permissions they grant.
@@ -270,11 +283,15 @@ impl RoleMap {
     ///
     /// Unknown roles grant nothing.
     #[must_use]
-    pub fn expand<S: AsRef<str>>(&self, roles: &[S]) -> Vec<String> {
+    pub fn expand<I>(&self, roles: I) -> Vec<String>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
         let mut seen: HashSet<&str> = HashSet::new();
         let mut granted: Vec<String> = Vec::new();
         for permission in roles
-            .iter()
+            .into_iter()
             .filter_map(|role| self.roles.get(role.as_ref()))
             .flatten()
         {
@@ -384,7 +401,7 @@ mod tests {
         ));
         assert!(!has_permission(&["*"], "Users:read"));
         assert!(!has_permission(&["*"], ""));
-        assert!(!has_permission::<&str>(&[], "users:read"));
+        assert!(!has_permission::<&[&str]>(&[], "users:read"));
     }
 
     #[test]
@@ -430,7 +447,7 @@ mod tests {
             granted,
             ["users:read", "users:write", "users:delete", "billing:read"]
         );
-        assert!(roles.expand::<&str>(&[]).is_empty());
+        assert!(roles.expand::<&[&str]>(&[]).is_empty());
     }
 
     #[test]

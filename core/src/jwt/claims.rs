@@ -1,41 +1,64 @@
 //! The claims of a Portcullis access token.
+//!
+//! Every edge request and SDK call verifies a token, and outside the MAC most of that time went
+//! to allocating and copying one `String` per claim and list item. [`Claims`] therefore keeps
+//! the decoded payload itself and hands out views of the strings in it (an escaped string is
+//! unescaped once, after the payload): a verified token costs two allocations (the payload,
+//! and the positions of list items), whatever claims it carries.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::iter::FusedIterator;
+use core::ops::Range;
 
-use serde::Serialize;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap as _, Serializer};
 
 use crate::error::{Claim, TokenError};
 use crate::jwt::strict::{Name, Names, Strict, drain_map, drain_seq, duplicate};
 
-/// The `aud` claim: one audience or several (RFC 7519 section 4.1.3).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Audience {
-    /// A single audience, serialized as a JSON string.
-    One(String),
-    /// Several audiences, serialized as a JSON array of strings.
-    Many(Vec<String>),
+/// Where one string lies in [`Claims::text`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
 }
 
-impl Audience {
-    /// Whether `audience` is this audience or one of them (exact, case-sensitive match).
-    ///
-    /// ```
-    /// use portcullis_core::Audience;
-    /// let aud = Audience::Many(vec!["api".into(), "admin".into()]);
-    /// assert!(aud.contains("admin"));
-    /// assert!(!aud.contains("Admin"));
-    /// ```
-    #[must_use]
-    pub fn contains(&self, audience: &str) -> bool {
-        match self {
-            Self::One(one) => one == audience,
-            Self::Many(many) => many.iter().any(|one| one == audience),
-        }
+impl Span {
+    fn is_empty(self) -> bool {
+        self.start == self.end
     }
+
+    fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// Positions are `u32`, which keeps [`Claims`] small enough to move cheaply: tokens are at
+/// most 8 KiB, and only a claims object read from elsewhere could exceed 4 GiB of text.
+fn position<E: de::Error>(at: usize) -> Result<u32, E> {
+    u32::try_from(at).map_err(|_| E::custom("claims text beyond 4 GiB"))
+}
+
+/// Where the items of one list claim lie in [`Claims::items`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct List {
+    start: u32,
+    end: u32,
+}
+
+impl List {
+    fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// The `aud` claim: a string, or an array of strings (RFC 7519 section 4.1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audience {
+    One(Span),
+    Many(List),
 }
 
 /// The validated claims of an access token.
@@ -45,67 +68,340 @@ impl Audience {
 /// still be valid JSON without duplicate names). Times are unix seconds from 0 to 2^53 − 1;
 /// a time of another JSON type or out of that range is
 /// [`InvalidClaim`](crate::TokenError::InvalidClaim), never treated as absent. `sub`, `jti`,
-/// `tid` and `sid` are never empty. `Serialize` omits absent optional claims, so the output
-/// can be handed to JavaScript as-is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// `tid` and `sid` are never empty.
+///
+/// `Serialize` writes the claims as a JWT claims object, omitting absent optional claims, so
+/// the output can be handed to JavaScript as-is; `Deserialize` reads one under the same typing
+/// rules as verification (it checks no signature and no time, issuer or audience).
+///
+/// ```
+/// use portcullis_core::Claims;
+/// let claims: Claims = serde_json::from_str(
+///     r#"{"iss":"https://auth.example","sub":"usr_1","aud":["api","admin"],"exp":1900000000,
+///         "perms":["users:read","billing:*"]}"#,
+/// )?;
+/// assert_eq!(claims.sub(), "usr_1");
+/// assert!(claims.aud().any(|aud| aud == "admin"));
+/// assert_eq!(claims.perms().collect::<Vec<_>>(), ["users:read", "billing:*"]);
+/// assert!(claims.has_permission("billing:refund"));
+/// assert_eq!(claims.jti(), None);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone)]
 pub struct Claims {
-    /// Issuer; always equal to the configured issuer.
-    pub iss: String,
+    /// The payload JSON, followed by the unescaped text of strings that had escapes in it.
+    text: String,
+    /// The list items of `aud`, `roles`, `perms` and `amr`.
+    items: Vec<Span>,
+    iss: Span,
+    sub: Span,
+    aud: Audience,
+    exp: u64,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    jti: Option<Span>,
+    tid: Option<Span>,
+    sid: Option<Span>,
+    roles: List,
+    perms: List,
+    amr: List,
+}
+
+impl Claims {
+    fn str(&self, span: Span) -> &str {
+        self.text.get(span.range()).unwrap_or_default()
+    }
+
+    fn list(&self, list: List) -> ClaimValues<'_> {
+        ClaimValues {
+            text: &self.text,
+            items: self.items.get(list.range()).unwrap_or_default().iter(),
+        }
+    }
+
+    /// Issuer; after verification, always equal to the configured issuer.
+    #[must_use]
+    pub fn iss(&self) -> &str {
+        self.str(self.iss)
+    }
+
     /// Subject, e.g. `usr_…`.
-    pub sub: String,
-    /// Audience; always contains the configured audience.
-    pub aud: Audience,
+    #[must_use]
+    pub fn sub(&self) -> &str {
+        self.str(self.sub)
+    }
+
+    /// The audiences: one when `aud` is a string, each element when it is an array. After
+    /// verification, they always include the configured audience.
+    #[must_use]
+    pub fn aud(&self) -> ClaimValues<'_> {
+        match &self.aud {
+            Audience::One(one) => ClaimValues {
+                text: &self.text,
+                items: core::slice::from_ref(one).iter(),
+            },
+            Audience::Many(many) => self.list(*many),
+        }
+    }
+
+    /// Whether `audience` is one of [`aud`](Self::aud) (exact, case-sensitive match).
+    #[must_use]
+    pub fn has_audience(&self, audience: &str) -> bool {
+        self.aud().any(|one| one == audience)
+    }
+
     /// Expiry, unix seconds.
-    pub exp: u64,
+    #[must_use]
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+
     /// Not-before, unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
+    #[must_use]
+    pub fn nbf(&self) -> Option<u64> {
+        self.nbf
+    }
+
     /// Issued-at, unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
+    #[must_use]
+    pub fn iat(&self) -> Option<u64> {
+        self.iat
+    }
+
     /// Token identifier (a UUIDv7), used by `jti` revocations.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
+    #[must_use]
+    pub fn jti(&self) -> Option<&str> {
+        self.jti.map(|span| self.str(span))
+    }
+
     /// Tenant identifier, `tnt_…`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tid: Option<String>,
+    #[must_use]
+    pub fn tid(&self) -> Option<&str> {
+        self.tid.map(|span| self.str(span))
+    }
+
     /// Session identifier, `ses_…`, used by `session` revocations.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-    /// Role names; empty when the claim is absent.
-    pub roles: Vec<String>,
-    /// Permission strings (`resource:action`); empty when the claim is absent.
-    pub perms: Vec<String>,
-    /// Authentication method references (RFC 8176); empty when the claim is absent.
-    pub amr: Vec<String>,
+    #[must_use]
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.map(|span| self.str(span))
+    }
+
+    /// Role names; none when the claim is absent.
+    #[must_use]
+    pub fn roles(&self) -> ClaimValues<'_> {
+        self.list(self.roles)
+    }
+
+    /// Permission strings (`resource:action`); none when the claim is absent.
+    #[must_use]
+    pub fn perms(&self) -> ClaimValues<'_> {
+        self.list(self.perms)
+    }
+
+    /// Authentication method references (RFC 8176); none when the claim is absent.
+    #[must_use]
+    pub fn amr(&self) -> ClaimValues<'_> {
+        self.list(self.amr)
+    }
+
+    /// Whether [`perms`](Self::perms) grant `required`, as
+    /// [`rbac::has_permission`](crate::rbac::has_permission) decides.
+    #[must_use]
+    pub fn has_permission(&self, required: &str) -> bool {
+        crate::rbac::has_permission(self.perms(), required)
+    }
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.iss() == other.iss()
+            && self.sub() == other.sub()
+            && matches!(self.aud, Audience::Many(_)) == matches!(other.aud, Audience::Many(_))
+            && self.aud().eq(other.aud())
+            && self.exp == other.exp
+            && self.nbf == other.nbf
+            && self.iat == other.iat
+            && self.jti() == other.jti()
+            && self.tid() == other.tid()
+            && self.sid() == other.sid()
+            && self.roles().eq(other.roles())
+            && self.perms().eq(other.perms())
+            && self.amr().eq(other.amr())
+    }
+}
+
+impl Eq for Claims {}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.iss())
+            .field("sub", &self.sub())
+            .field("aud", &self.aud())
+            .field("exp", &self.exp)
+            .field("nbf", &self.nbf)
+            .field("iat", &self.iat)
+            .field("jti", &self.jti())
+            .field("tid", &self.tid())
+            .field("sid", &self.sid())
+            .field("roles", &self.roles())
+            .field("perms", &self.perms())
+            .field("amr", &self.amr())
+            .finish()
+    }
+}
+
+impl Serialize for Claims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("iss", self.iss())?;
+        map.serialize_entry("sub", self.sub())?;
+        match self.aud {
+            Audience::One(one) => map.serialize_entry("aud", self.str(one))?,
+            Audience::Many(_) => map.serialize_entry("aud", &self.aud())?,
+        }
+        map.serialize_entry("exp", &self.exp)?;
+        if let Some(nbf) = self.nbf {
+            map.serialize_entry("nbf", &nbf)?;
+        }
+        if let Some(iat) = self.iat {
+            map.serialize_entry("iat", &iat)?;
+        }
+        for (name, value) in [
+            ("jti", self.jti()),
+            ("tid", self.tid()),
+            ("sid", self.sid()),
+        ] {
+            if let Some(value) = value {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.serialize_entry("roles", &self.roles())?;
+        map.serialize_entry("perms", &self.perms())?;
+        map.serialize_entry("amr", &self.amr())?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(ClaimsVisitor { json: "" })?
+            .into_claims(String::new())
+            .map_err(de::Error::custom)
+    }
+}
+
+/// The values of a list claim (or the audiences), borrowed from their [`Claims`].
+#[derive(Clone)]
+pub struct ClaimValues<'a> {
+    text: &'a str,
+    items: core::slice::Iter<'a, Span>,
+}
+
+impl<'a> Iterator for ClaimValues<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let span = self.items.next()?;
+        Some(self.text.get(span.range()).unwrap_or_default())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for ClaimValues<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let span = self.items.next_back()?;
+        Some(self.text.get(span.range()).unwrap_or_default())
+    }
+}
+
+impl ExactSizeIterator for ClaimValues<'_> {}
+
+impl FusedIterator for ClaimValues<'_> {}
+
+impl fmt::Debug for ClaimValues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+impl Serialize for ClaimValues<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.clone())
+    }
 }
 
 /// The largest time value accepted: 2^53 − 1, the largest integer every JSON implementation
 /// (JavaScript included) represents exactly (RFC 7493 section 2.2).
 pub(crate) const MAX_TIME: u64 = (1 << 53) - 1;
 
-/// A claim value as read, before the type rule of its claim is applied.
+/// A claim value as read, before the type rule of its claim is applied. Strings are already
+/// placed in the claims' text (see [`Texts`]).
 enum Value {
     /// A plain non-negative integer (no sign, fraction or exponent) that fits in a `u64`.
     Unsigned(u64),
     /// A string.
-    Text(String),
+    Text(Span),
     /// An array; `None` if any element is not a string.
-    Strings(Option<Vec<String>>),
+    Strings(Option<List>),
     /// Anything else: a negative, fractional or exponent number, a boolean, `null`, an
     /// object.
     Other,
 }
 
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+/// Places the strings of a claims object in the text of the [`Claims`] being built.
+///
+/// A string read straight from `json` (no escapes) is located where it is; any other string
+/// is copied into `unescaped`, and its span is where it will be once `unescaped` is appended
+/// to `json`, so every span indexes the one text the claims finally own.
+#[derive(Default)]
+struct Texts<'de> {
+    json: &'de str,
+    unescaped: String,
+}
+
+impl<'de> Texts<'de> {
+    fn borrowed<E: de::Error>(&mut self, value: &'de str) -> Result<Span, E> {
+        let base = self.json.as_ptr() as usize;
+        let start = (value.as_ptr() as usize).wrapping_sub(base);
+        match start.checked_add(value.len()) {
+            Some(end) if end <= self.json.len() => Ok(Span {
+                start: position(start)?,
+                end: position(end)?,
+            }),
+            _ => self.copied(value),
+        }
+    }
+
+    fn copied<E: de::Error>(&mut self, value: &str) -> Result<Span, E> {
+        let start = self.json.len().saturating_add(self.unescaped.len());
+        self.unescaped.push_str(value);
+        Ok(Span {
+            start: position(start)?,
+            end: position(start.saturating_add(value.len()))?,
+        })
     }
 }
 
-struct ValueVisitor;
+/// Reads one claim value, placing its strings in the text of the claims being built.
+struct ValueSeed<'b, 'de> {
+    texts: &'b mut Texts<'de>,
+    items: &'b mut Vec<Span>,
+}
 
-impl<'de> Visitor<'de> for ValueVisitor {
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,12 +426,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Other)
     }
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Value, E> {
-        Ok(Value::Text(String::from(text)))
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Value, E> {
+        self.texts.borrowed(text).map(Value::Text)
     }
 
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Value, E> {
-        Ok(Value::Text(text))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Value, E> {
+        self.texts.copied(text).map(Value::Text)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
@@ -145,15 +441,17 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         // Room for the usual handful of roles or permissions up front: growing from empty
         // goes through the slower reallocation path.
-        let mut items = Vec::with_capacity(4);
+        self.items.reserve(8);
+        let start = position(self.items.len())?;
         let mut valid = true;
-        while let Some(Element(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(ElementSeed { texts: self.texts })? {
             match item {
-                Some(item) if valid => items.push(item),
+                Some(span) if valid => self.items.push(span),
                 _ => valid = false,
             }
         }
-        Ok(Value::Strings(valid.then_some(items)))
+        let end = position(self.items.len())?;
+        Ok(Value::Strings(valid.then_some(List { start, end })))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
@@ -162,60 +460,63 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-/// An array element: `Some` for a string, `None` for any other value (still read through).
-struct Element(Option<String>);
+/// Reads one array element: `Some` for a string (placed in the text), `None` for any other
+/// value (still read through).
+struct ElementSeed<'b, 'de> {
+    texts: &'b mut Texts<'de>,
+}
 
-impl<'de> Deserialize<'de> for Element {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ElementVisitor)
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_, 'de> {
+    type Value = Option<Span>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Span>, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct ElementVisitor;
-
-impl<'de> Visitor<'de> for ElementVisitor {
-    type Value = Element;
+impl<'de> Visitor<'de> for ElementSeed<'_, 'de> {
+    type Value = Option<Span>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Element, E> {
-        Ok(Element(None))
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<Span>, E> {
+        Ok(None)
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Element, E> {
-        Ok(Element(None))
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<Span>, E> {
+        Ok(None)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Element, E> {
-        Ok(Element(None))
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<Span>, E> {
+        Ok(None)
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Element, E> {
-        Ok(Element(None))
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<Span>, E> {
+        Ok(None)
     }
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Element, E> {
-        Ok(Element(Some(String::from(text))))
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Option<Span>, E> {
+        self.texts.borrowed(text).map(Some)
     }
 
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Element, E> {
-        Ok(Element(Some(text)))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Option<Span>, E> {
+        self.texts.copied(text).map(Some)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Element, E> {
-        Ok(Element(None))
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Span>, E> {
+        Ok(None)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Element, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Span>, A::Error> {
         drain_seq(seq)?;
-        Ok(Element(None))
+        Ok(None)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Element, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Span>, A::Error> {
         drain_map(map)?;
-        Ok(Element(None))
+        Ok(None)
     }
 }
 
@@ -240,23 +541,27 @@ const CLAIMS: [Claim; 12] = [
 /// Each claim is in one of three states, and keeping "wrong type" apart from "absent" is what
 /// stops `"exp": "never"` from being read as a token without expiry: absent (bit clear in
 /// `seen`), well-typed (bit set, value stored) or wrong type (bit set in `seen` and
-/// `invalid`, nothing stored).
+/// `invalid`, nothing stored). Text and items of values of the wrong type may be left in the
+/// buffers; such claims are refused as a whole.
 #[derive(Default)]
 struct RawClaims {
     seen: u16,
     invalid: u16,
-    iss: Option<String>,
-    sub: Option<String>,
+    /// Unescaped strings, to follow the JSON text (see [`Texts`]).
+    unescaped: String,
+    items: Vec<Span>,
+    iss: Option<Span>,
+    sub: Option<Span>,
     aud: Option<Audience>,
     exp: Option<u64>,
     nbf: Option<u64>,
     iat: Option<u64>,
-    jti: Option<String>,
-    tid: Option<String>,
-    sid: Option<String>,
-    roles: Option<Vec<String>>,
-    perms: Option<Vec<String>>,
-    amr: Option<Vec<String>>,
+    jti: Option<Span>,
+    tid: Option<Span>,
+    sid: Option<Span>,
+    roles: Option<List>,
+    perms: Option<List>,
+    amr: Option<List>,
 }
 
 /// The bit of `claim` in [`RawClaims::seen`] and [`RawClaims::invalid`].
@@ -287,8 +592,8 @@ impl RawClaims {
     }
 
     /// Applies the typing rules: wrong types first, in claim order, then empty identifiers,
-    /// then missing required claims.
-    fn into_claims(self) -> Result<Claims, TokenError> {
+    /// then missing required claims. `json` is the text the claims were read from.
+    fn into_claims(self, mut json: String) -> Result<Claims, TokenError> {
         if self.invalid != 0 {
             let claim = CLAIMS
                 .into_iter()
@@ -297,12 +602,15 @@ impl RawClaims {
         }
         // An empty identifier could never be revoked or attributed meaningfully.
         let empty = [
-            (Claim::Sub, self.sub.as_deref()),
-            (Claim::Jti, self.jti.as_deref()),
-            (Claim::Tid, self.tid.as_deref()),
-            (Claim::Sid, self.sid.as_deref()),
+            (Claim::Sub, self.sub),
+            (Claim::Jti, self.jti),
+            (Claim::Tid, self.tid),
+            (Claim::Sid, self.sid),
         ];
-        if let Some((claim, _)) = empty.iter().find(|(_, value)| *value == Some("")) {
+        if let Some((claim, _)) = empty
+            .iter()
+            .find(|(_, span)| span.is_some_and(Span::is_empty))
+        {
             return Err(TokenError::InvalidClaim(*claim));
         }
         Ok(Claims {
@@ -318,19 +626,22 @@ impl RawClaims {
             roles: self.roles.unwrap_or_default(),
             perms: self.perms.unwrap_or_default(),
             amr: self.amr.unwrap_or_default(),
+            text: {
+                json.push_str(&self.unescaped);
+                json
+            },
+            items: self.items,
         })
     }
 }
 
-impl<'de> Deserialize<'de> for RawClaims {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ClaimsVisitor)
-    }
+/// Reads a claims object into [`RawClaims`], locating unescaped strings in `json`, the text
+/// being read (empty when the strings do not come from one text).
+struct ClaimsVisitor<'de> {
+    json: &'de str,
 }
 
-struct ClaimsVisitor;
-
-impl<'de> Visitor<'de> for ClaimsVisitor {
+impl<'de> Visitor<'de> for ClaimsVisitor<'de> {
     type Value = RawClaims;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -341,6 +652,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     /// (of claims read here or of any other member, at any depth) are errors.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
         let mut raw = RawClaims::default();
+        let mut texts = Texts {
+            json: self.json,
+            unescaped: String::new(),
+        };
         let mut others = Names::default();
         while let Some(Name(name)) = map.next_key()? {
             // Byte-array patterns compile to a branch tree on length and bytes, with no
@@ -368,34 +683,45 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 return Err(duplicate(&name));
             }
             raw.seen |= bit(claim);
-            let value = map.next_value()?;
+            let value = map.next_value_seed(ValueSeed {
+                texts: &mut texts,
+                items: &mut raw.items,
+            })?;
             raw.store(claim, value);
         }
         others.check()?;
+        raw.unescaped = texts.unescaped;
         Ok(raw)
     }
 }
 
 impl Claims {
-    /// Parses a decoded, already authenticated payload with `serde_json`. Applies typing
-    /// rules only; the time, issuer and audience checks are the verifier's.
+    /// Parses a decoded, already authenticated payload with `serde_json`, keeping it as the
+    /// claims' text. Applies typing rules only; the time, issuer and audience checks are the
+    /// verifier's.
     ///
-    /// JSON syntax errors, a payload that is not an object and duplicate names are
-    /// [`TokenError::Malformed`].
-    pub(crate) fn from_json(json: &[u8]) -> Result<Self, TokenError> {
+    /// Invalid UTF-8, JSON syntax errors, a payload that is not an object and duplicate names
+    /// are [`TokenError::Malformed`].
+    pub(crate) fn from_payload(payload: Vec<u8>) -> Result<Self, TokenError> {
         // One UTF-8 check of the whole text is cheaper than `serde_json` checking each string
         // of a byte slice separately (RFC 8259 section 8.1: JSON text is UTF-8).
-        let json = core::str::from_utf8(json).map_err(|_| TokenError::Malformed)?;
-        serde_json::from_str::<RawClaims>(json)
-            .map_err(|_| TokenError::Malformed)?
-            .into_claims()
+        let json = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
+        let mut deserializer = serde_json::Deserializer::from_str(&json);
+        let raw = Deserializer::deserialize_map(&mut deserializer, ClaimsVisitor { json: &json })
+            .and_then(|raw| deserializer.end().map(|()| raw))
+            .map_err(|_| TokenError::Malformed)?;
+        raw.into_claims(json)
+    }
+
+    #[cfg(test)]
+    fn from_json(json: &[u8]) -> Result<Self, TokenError> {
+        Self::from_payload(json.to_vec())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use alloc::format;
-    use alloc::vec;
 
     use super::*;
 
@@ -412,23 +738,28 @@ mod tests {
                "roles":["admin"],"perms":["users:read"],"amr":["pwd","otp"],"extra":{"a":[1]}"#,
         )
         .unwrap();
-        assert_eq!(claims.exp, 20);
-        assert_eq!(claims.nbf, Some(5));
-        assert_eq!(claims.iat, Some(6));
-        assert_eq!(claims.jti.as_deref(), Some("j"));
-        assert_eq!(claims.tid.as_deref(), Some("tnt_1"));
-        assert_eq!(claims.sid.as_deref(), Some("ses_1"));
-        assert_eq!(claims.roles, ["admin"]);
-        assert_eq!(claims.perms, ["users:read"]);
-        assert_eq!(claims.amr, ["pwd", "otp"]);
-        assert_eq!(claims.aud, Audience::One("api".into()));
+        assert_eq!(claims.exp(), 20);
+        assert_eq!(claims.nbf(), Some(5));
+        assert_eq!(claims.iat(), Some(6));
+        assert_eq!(claims.jti(), Some("j"));
+        assert_eq!(claims.tid(), Some("tnt_1"));
+        assert_eq!(claims.sid(), Some("ses_1"));
+        assert!(claims.roles().eq(["admin"]));
+        assert!(claims.perms().eq(["users:read"]));
+        assert!(claims.amr().eq(["pwd", "otp"]));
+        assert!(claims.aud().eq(["api"]));
+        assert_eq!(claims.iss(), "https://auth.example");
+        assert_eq!(claims.sub(), "usr_1");
     }
 
     #[test]
     fn from_json_absent_lists_are_empty() {
         let claims = parse_with(r#","exp":1"#).unwrap();
-        assert!(claims.roles.is_empty() && claims.perms.is_empty() && claims.amr.is_empty());
-        assert_eq!(claims.nbf, None);
+        assert_eq!(
+            claims.roles().len() + claims.perms().len() + claims.amr().len(),
+            0
+        );
+        assert_eq!(claims.nbf(), None);
     }
 
     #[test]
@@ -460,10 +791,10 @@ mod tests {
             }
         }
         assert_eq!(
-            parse_with(r#","exp":9007199254740991"#).unwrap().exp,
+            parse_with(r#","exp":9007199254740991"#).unwrap().exp(),
             MAX_TIME
         );
-        assert_eq!(parse_with(r#","exp":0"#).unwrap().exp, 0);
+        assert_eq!(parse_with(r#","exp":0"#).unwrap().exp(), 0);
     }
 
     #[test]
@@ -578,10 +909,27 @@ mod tests {
     #[test]
     fn from_json_audience_array_is_many() {
         let claims = Claims::from_json(br#"{"iss":"i","sub":"s","aud":["a","b"],"exp":1}"#);
-        assert_eq!(
-            claims.unwrap().aud,
-            Audience::Many(vec!["a".into(), "b".into()])
-        );
+        let claims = claims.unwrap();
+        assert!(claims.aud().eq(["a", "b"]));
+        assert!(claims.has_audience("b") && !claims.has_audience("c"));
+    }
+
+    #[test]
+    fn from_json_escaped_strings_are_unescaped() {
+        let claims = parse_with(r#","exp":1,"jti":"a\u00e9\n","roles":["\ud83d\ude00","x"]"#);
+        let claims = claims.unwrap();
+        assert_eq!(claims.jti(), Some("a\u{e9}\n"));
+        assert!(claims.roles().eq(["\u{1f600}", "x"]));
+    }
+
+    #[test]
+    fn wrong_type_in_a_list_leaves_no_trace_in_other_claims() {
+        // The refused list wrote its first item into the buffers before the number was met.
+        let claims = parse_with(r#","exp":1,"roles":["admin",1]"#);
+        assert_eq!(claims, Err(TokenError::InvalidClaim(Claim::Roles)));
+        let claims = parse_with(r#","exp":1,"perms":["a:b"],"amr":["pwd"]"#).unwrap();
+        assert!(claims.perms().eq(["a:b"]) && claims.amr().eq(["pwd"]));
+        assert_eq!(claims.roles().next(), None);
     }
 
     #[test]
@@ -592,7 +940,26 @@ mod tests {
             json,
             r#"{"iss":"https://auth.example","sub":"usr_1","aud":"api","exp":1,"jti":"j","roles":[],"perms":[],"amr":[]}"#
         );
-        let many = Audience::Many(vec!["a".into()]);
-        assert_eq!(serde_json::to_string(&many).unwrap(), r#"["a"]"#);
+        let many = Claims::from_json(br#"{"iss":"i","sub":"s","aud":["a"],"exp":1}"#).unwrap();
+        let json = serde_json::to_string(&many).unwrap();
+        assert!(json.contains(r#""aud":["a"]"#), "{json}");
+    }
+
+    #[test]
+    fn serialize_then_deserialize_round_trips_under_the_same_rules() {
+        let claims = parse_with(
+            r#","exp":20,"nbf":5,"iat":6,"jti":"j","tid":"t","sid":"s","roles":["r"],
+               "perms":["a:b","c:*"],"amr":["pwd"]"#,
+        )
+        .unwrap();
+        let json = serde_json::to_string(&claims).unwrap();
+        let back: Claims = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, claims);
+        assert_eq!(format!("{back:?}"), format!("{claims:?}"));
+        let refused = serde_json::from_str::<Claims>(r#"{"iss":"i","sub":"s","aud":"a"}"#);
+        assert!(refused.is_err());
+        let refused =
+            serde_json::from_str::<Claims>(r#"{"iss":"i","sub":"s","aud":"a","exp":"1"}"#);
+        assert!(refused.is_err());
     }
 }

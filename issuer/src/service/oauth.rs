@@ -92,7 +92,7 @@ impl OAuthService {
             return Ok(());
         };
         self.revocations
-            .revoke_access_token(tenant, &found.jti, found.claims.exp)
+            .revoke_access_token(tenant, &found.jti, found.claims.exp())
             .await?;
         info!(target: "security", event = "access_token_revoked", subject_id = %found.user);
         Ok(())

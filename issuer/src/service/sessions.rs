@@ -177,7 +177,7 @@ impl SessionService {
             kind: RevokedKind::Jti,
             value: principal.jti.clone(),
             issued_before: None,
-            expires_at: principal.claims.exp,
+            expires_at: principal.claims.exp(),
         };
         let request = self.close(
             principal.tenant.id,

@@ -190,22 +190,16 @@ impl TokenService {
     /// Checks signature, claims and tenant, but not revocation.
     pub(crate) fn verify(&self, tenant: &Tenant, token: &str) -> Result<Principal, TokenError> {
         let claims = self.verifier.verify(token, unix_secs(self.clock.now()))?;
-        let tid = claims
-            .tid
-            .as_deref()
-            .ok_or(TokenError::MissingClaim(Claim::Tid))?;
+        let tid = claims.tid().ok_or(TokenError::MissingClaim(Claim::Tid))?;
         if tid != tenant.id.to_string() {
             return Err(TokenError::InvalidClaim(Claim::Tid));
         }
-        let user = UserId::parse(&claims.sub).ok_or(TokenError::InvalidClaim(Claim::Sub))?;
-        let sid = claims
-            .sid
-            .as_deref()
-            .ok_or(TokenError::MissingClaim(Claim::Sid))?;
+        let user = UserId::parse(claims.sub()).ok_or(TokenError::InvalidClaim(Claim::Sub))?;
+        let sid = claims.sid().ok_or(TokenError::MissingClaim(Claim::Sid))?;
         let session = SessionId::parse(sid).ok_or(TokenError::InvalidClaim(Claim::Sid))?;
         let jti = claims
-            .jti
-            .clone()
+            .jti()
+            .map(String::from)
             .ok_or(TokenError::MissingClaim(Claim::Jti))?;
         Ok(Principal {
             tenant: tenant.clone(),
@@ -227,7 +221,7 @@ impl TokenService {
         let probe = RevocationProbe {
             jti: &principal.jti,
             session: &session,
-            subject: &principal.claims.sub,
+            subject: principal.claims.sub(),
         };
         self.revocations.check(probe, &principal.claims).await?;
         Ok(principal)

@@ -354,7 +354,7 @@ pub(crate) fn matches_revoke(matches: &[RevocationMatch], claims: &Claims) -> bo
             cursor: String::new(),
             kind: found.kind.to_core(),
             value: found.value.clone(),
-            tenant_id: claims.tid.clone().unwrap_or_default(),
+            tenant_id: claims.tid().map(String::from).unwrap_or_default(),
             issued_before: found.issued_before,
             expires_at: u64::MAX,
         });
@@ -552,20 +552,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn claims(iat: u64) -> Claims {
-        Claims {
-            iss: "http://issuer".into(),
-            sub: "usr_1".into(),
-            aud: portcullis_core::Audience::One("portcullis".into()),
-            exp: iat + 900,
-            nbf: Some(iat),
-            iat: Some(iat),
-            jti: Some("jti-1".into()),
-            tid: Some("tnt_1".into()),
-            sid: Some("ses_1".into()),
-            roles: vec![],
-            perms: vec![],
-            amr: vec![],
-        }
+        serde_json::from_value(serde_json::json!({
+            "iss": "http://issuer", "sub": "usr_1", "aud": "portcullis", "exp": iat + 900,
+            "nbf": iat, "iat": iat, "jti": "jti-1", "tid": "tnt_1", "sid": "ses_1",
+        }))
+        .expect("well-typed claims")
     }
 
     fn hit(kind: RevokedKind, value: &str, issued_before: Option<u64>) -> RevocationMatch {
