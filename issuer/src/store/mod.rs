@@ -51,8 +51,7 @@ pub(crate) trait TenantStore: Send + Sync + Debug {
     async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
 }
 
-/// A user to create.
-#[derive(Debug)]
+/// A user to create. `Debug` leaves out the password hash: it is offline-crackable.
 pub(crate) struct NewUser {
     pub(crate) id: UserId,
     pub(crate) tenant: TenantId,
@@ -63,11 +62,29 @@ pub(crate) struct NewUser {
     pub(crate) created_at: DateTime<Utc>,
 }
 
-/// What a login needs to check a password.
-#[derive(Debug)]
+impl Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("email_normalized", &self.email_normalized)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a login needs to check a password. `Debug` leaves out the password hash.
 pub(crate) struct Credentials {
     pub(crate) user: UserId,
     pub(crate) password_hash: String,
+}
+
+impl Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A user as `GET /v1/auth/me` shows them.
