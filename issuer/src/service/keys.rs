@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use portcullis_core::MAX_LEEWAY;
 use tracing::info;
 
 use crate::clock::Clock;
@@ -62,10 +64,20 @@ impl KeyRing {
             .any(|key| key.active && key.algorithm == configured)
         {
             // First start, or `token.algorithm` changed since the active key was generated:
-            // a new key of the configured algorithm takes over, the old ones keep verifying.
+            // a new key of the configured algorithm takes over, the old ones keep verifying
+            // until their tokens expire.
             stored = generate(configured, store, master_key, clock).await?;
         }
-        let ring = unwrap_all(&stored, master_key)?;
+        // A retired key verifies for as long as a token it signed can still be accepted.
+        let window = i64::try_from(settings.access_ttl_secs.saturating_add(MAX_LEEWAY))
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let replaced_by = clock
+            .now()
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let ring = unwrap_all(&stored, master_key, replaced_by)?;
         if let Some(active) = ring.active() {
             info!(
                 keys = ring.keys.len(),
@@ -128,13 +140,28 @@ fn wrap_context(kid: &str, algorithm: SigningAlgorithm) -> String {
 }
 
 /// Unwraps stored keys, active ones first (the store lists newest first).
-fn unwrap_all(stored: &[StoredKey], master_key: &MasterKey) -> anyhow::Result<KeyRing> {
+///
+/// A retired key is left out once it was replaced before `replaced_by`: every token it signed
+/// has expired by then, and a key that no longer verifies cannot be abused if it leaks. A key
+/// was replaced when the next newer key was created.
+fn unwrap_all(
+    stored: &[StoredKey],
+    master_key: &MasterKey,
+    replaced_by: DateTime<Utc>,
+) -> anyhow::Result<KeyRing> {
     let wrapping = master_key
         .wrapping_key()
         .context("deriving the key-wrapping key")?;
     let mut active = Vec::new();
     let mut retired = Vec::new();
+    let mut successor: Option<&StoredKey> = None;
     for key in stored {
+        let replaced_at = successor.map(|newer| newer.created_at);
+        successor = Some(key);
+        if !key.active && replaced_at.is_some_and(|at| at < replaced_by) {
+            info!(kid = %key.kid, "retired signing key no longer verifies: its tokens expired");
+            continue;
+        }
         let secret = wrapping
             .unwrap(
                 wrap_context(&key.kid, key.algorithm).as_bytes(),
@@ -194,7 +221,7 @@ mod tests {
             algorithm,
             wrapped,
             active,
-            created_at: chrono::DateTime::UNIX_EPOCH,
+            created_at: DateTime::UNIX_EPOCH,
         }
     }
 
@@ -205,7 +232,7 @@ mod tests {
             stored("old", SigningAlgorithm::Hs256, false, &master),
             stored("new", SigningAlgorithm::EdDsa, true, &master),
         ];
-        let ring = unwrap_all(&keys, &master).unwrap();
+        let ring = unwrap_all(&keys, &master, DateTime::UNIX_EPOCH).unwrap();
         let kids: Vec<_> = ring.keys().iter().map(KeyMaterial::kid).collect();
         assert_eq!(kids, ["new", "old"]);
         assert_eq!(ring.active().unwrap().algorithm(), SigningAlgorithm::EdDsa);
@@ -214,7 +241,7 @@ mod tests {
     #[test]
     fn a_wrong_master_key_is_a_clear_startup_error() {
         let keys = [stored("k", SigningAlgorithm::Hs256, true, &master(1))];
-        let err = unwrap_all(&keys, &master(2)).unwrap_err();
+        let err = unwrap_all(&keys, &master(2), DateTime::UNIX_EPOCH).unwrap_err();
         assert!(
             format!("{err:#}").contains("PORTCULLIS_MASTER_KEY"),
             "{err:#}"
@@ -226,12 +253,37 @@ mod tests {
         let master = master(1);
         let mut key = stored("k", SigningAlgorithm::Hs256, true, &master);
         key.kid = "other".into();
-        assert!(unwrap_all(&[key.clone()], &master).is_err());
+        assert!(unwrap_all(&[key.clone()], &master, DateTime::UNIX_EPOCH).is_err());
         key.kid = "k".into();
         key.wrapped = Wrapped {
             nonce: vec![0; 12],
             ciphertext: key.wrapped.ciphertext,
         };
-        assert!(unwrap_all(&[key], &master).is_err());
+        assert!(unwrap_all(&[key], &master, DateTime::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn retired_keys_stop_verifying_once_their_tokens_expired() {
+        let master = master(1);
+        let at = |secs| DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(secs);
+        // Newest first: `new` replaced `middle` at 2000, which replaced `old` at 1000.
+        let mut keys = [
+            stored("new", SigningAlgorithm::EdDsa, true, &master),
+            stored("middle", SigningAlgorithm::Hs256, false, &master),
+            stored("old", SigningAlgorithm::Hs256, false, &master),
+        ];
+        keys[0].created_at = at(2_000);
+        keys[1].created_at = at(1_000);
+        keys[2].created_at = at(0);
+        let kids = |replaced_by| {
+            let ring = unwrap_all(&keys, &master, replaced_by).unwrap();
+            ring.keys()
+                .iter()
+                .map(|key| key.kid().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kids(at(1_000)), ["new", "middle", "old"]);
+        assert_eq!(kids(at(1_001)), ["new", "middle"]);
+        assert_eq!(kids(at(2_001)), ["new"]);
     }
 }
