@@ -261,7 +261,7 @@ impl ApiError {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let mut error = Self::new(ErrorCode::InternalError, "");
+        let mut error = Self::new(ErrorCode::InternalError, INTERNAL_DETAIL);
         error.internal = Some(InternalError {
             source: Arc::new(source),
             class,
@@ -294,17 +294,21 @@ impl ApiError {
     }
 
     fn body(&self) -> ProblemBody<'_> {
-        let internal = self.code == ErrorCode::InternalError;
         ProblemBody {
             problem_type: format!("urn:portcullis:problem:{}", self.code),
             title: self.code.title(),
             status: self.code.status().as_u16(),
-            detail: (!internal).then_some(self.detail.as_ref()),
+            detail: &self.detail,
             code: self.code.as_str(),
             errors: &self.errors,
         }
     }
 }
+
+/// The detail of every 500: the cause is in the log, under the request id the response
+/// carries, and never in the response.
+const INTERNAL_DETAIL: &str =
+    "the server failed to answer; quote the x-request-id response header when reporting it";
 
 /// The RFC 9457 document.
 #[derive(Serialize)]
@@ -313,8 +317,7 @@ struct ProblemBody<'a> {
     problem_type: String,
     title: &'static str,
     status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
+    detail: &'a str,
     code: &'static str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
@@ -687,6 +690,7 @@ mod tests {
                 "type": "urn:portcullis:problem:internal_error",
                 "title": "Internal error",
                 "status": 500,
+                "detail": INTERNAL_DETAIL,
                 "code": "internal_error",
             })
         );

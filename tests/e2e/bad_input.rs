@@ -628,3 +628,60 @@ async fn register_password_length_bounds_count_characters() {
         }
     }
 }
+
+/// A `Content-Length` over the body limit is refused as soon as the head arrives: waiting for
+/// a body that will be refused anyway would let a client hold the connection until the
+/// request timeout (408) by announcing a huge body and sending two bytes.
+#[tokio::test]
+async fn declared_length_over_the_body_limit_is_refused_before_the_body() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    for path in [LOGIN, "/oauth/introspect"] {
+        let response = issuer
+            .post_declaring_length(path, "application/json", 999_999_999, b"{}".to_vec())
+            .await;
+        assert_problem(&response, 413, "payload_too_large");
+    }
+}
+
+/// The form endpoints refuse another media type the way the JSON endpoints do: 415.
+#[tokio::test]
+async fn form_endpoints_wrong_content_type_return_unsupported_media_type() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    let alice = issuer.signup().await;
+    let body = json!({"token": alice.tokens.access_token}).to_string();
+    for path in ["/oauth/introspect", "/oauth/revoke"] {
+        for content_type in [Some("application/json"), Some("text/plain"), None] {
+            let request = issuer
+                .request(Method::POST, path)
+                .bearer_auth(&alice.tokens.access_token)
+                .body(body.clone());
+            let request = match content_type {
+                Some(value) => request.header(reqwest::header::CONTENT_TYPE, value),
+                None => request,
+            };
+            let response = issuer.send(request).await;
+            assert_problem(&response, 415, "unsupported_media_type");
+        }
+    }
+    let me = issuer.me(&alice.tokens.access_token).await;
+    assert_eq!(me.status, 200, "a refused revocation revokes nothing: {me:?}");
+}
+
+/// Two `X-Tenant-ID` headers are refused: otherwise the tenant would be whichever one the
+/// issuer, a proxy or an edge happens to read first.
+#[tokio::test]
+async fn repeated_tenant_header_returns_invalid_request() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    let request = issuer
+        .request(Method::POST, REGISTER)
+        .header("X-Tenant-ID", "default")
+        .header("X-Tenant-ID", "default")
+        .json(&json!({"email": "twice@example.com", "password": PASSWORD}));
+    assert_problem(&issuer.send(request).await, 400, "invalid_request");
+}

@@ -48,6 +48,10 @@ pub(crate) fn router(state: AppState) -> Router {
             middleware::timeout,
         ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.body_limit_bytes,
+            middleware::declared_body_limit,
+        ))
         .layer(DefaultBodyLimit::max(state.body_limit_bytes));
     Router::new()
         .route("/v1/auth/register", post(v1::auth::register))

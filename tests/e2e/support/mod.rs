@@ -828,6 +828,19 @@ impl Issuer {
         content_type: &str,
         body: Vec<u8>,
     ) -> Response {
+        self.post_declaring_length(path, content_type, body.len(), body)
+            .await
+    }
+
+    /// [`post_raw_early_answer`](Self::post_raw_early_answer) with a `Content-Length` of the
+    /// caller's choosing, true or not.
+    pub(crate) async fn post_declaring_length(
+        &self,
+        path: &str,
+        content_type: &str,
+        content_length: usize,
+        body: Vec<u8>,
+    ) -> Response {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
         let address = self.base_url.trim_start_matches("http://");
@@ -837,23 +850,25 @@ impl Issuer {
         let (mut reader, mut writer) = stream.into_split();
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
+             Content-Length: {content_length}\r\nConnection: close\r\n\r\n"
         );
         let write = tokio::spawn(async move {
             // A write error is expected once the issuer has answered and closed.
             if writer.write_all(head.as_bytes()).await.is_ok() {
                 drop(writer.write_all(&body).await);
             }
+            // Keep the connection open for the rest of a body that never comes.
+            std::future::pending::<()>().await;
         });
 
         let mut raw = Vec::new();
         let mut chunk = [0_u8; 8192];
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let read = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut chunk)).await;
             match read {
-                Ok(Ok(0)) | Err(_) => break,
+                Err(_) => continue,
+                Ok(Ok(0)) => break,
                 Ok(Ok(count)) => raw.extend_from_slice(&chunk[..count]),
                 Ok(Err(error)) if raw.is_empty() => panic!("no answer before {error}"),
                 Ok(Err(_)) => break,

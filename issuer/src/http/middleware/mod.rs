@@ -100,6 +100,37 @@ pub(crate) async fn log_errors(request: Request, next: Next) -> Response<Body> {
     response
 }
 
+/// Answers 413 at once when the declared `Content-Length` is over the body limit, rather
+/// than reading a body that will be refused anyway: a client announcing a huge body could
+/// otherwise hold the connection until the request timeout. The connection is closed, since
+/// the unread body would be taken for the next request.
+pub(crate) async fn declared_body_limit(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        let mut response = ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the request body is over the size limit",
+        )
+        .into_response();
+        if request.version() <= Version::HTTP_11 {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
+    }
+    next.run(request).await
+}
+
 /// Bounds how long a request may take (`http.request_timeout_secs`), reading its body
 /// included: a client that sends its body too slowly gets 408 `request_timeout`, as does a
 /// handler that runs too long. Over HTTP/1 the connection is then closed (RFC 9110 §15.5.9),
