@@ -668,7 +668,10 @@ async fn form_endpoints_wrong_content_type_return_unsupported_media_type() {
         }
     }
     let me = issuer.me(&alice.tokens.access_token).await;
-    assert_eq!(me.status, 200, "a refused revocation revokes nothing: {me:?}");
+    assert_eq!(
+        me.status, 200,
+        "a refused revocation revokes nothing: {me:?}"
+    );
 }
 
 /// Two `X-Tenant-ID` headers are refused: otherwise the tenant would be whichever one the
