@@ -33,7 +33,7 @@ const NOT_SETTINGS: &[&str] = &["config", "require_services"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The layers could not be read or merged, or a value has the wrong type or an unknown key.
-    #[error("{0}")]
+    #[error("{}", describe_load_error(.0))]
     Load(Box<figment::Error>),
     /// `PORTCULLIS_CONFIG` names a file that does not exist.
     #[error("{CONFIG_PATH_VAR} names `{0}`, which is not a readable file")]
@@ -54,6 +54,51 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// Renders every error of a failed load as `` `name` (source): problem ``, where `name` is the
+/// variable or key as the operator wrote it. Values are never repeated: a secret of the wrong
+/// type (a numeric master key, say) would otherwise end up in the message and in logs.
+fn describe_load_error(error: &figment::Error) -> String {
+    let lines: Vec<String> = error
+        .clone()
+        .into_iter()
+        .map(|one| {
+            let from_env = one
+                .metadata
+                .as_ref()
+                .is_some_and(|metadata| metadata.name.contains("environment"));
+            let name = if from_env {
+                format!("{ENV_PREFIX}{}", one.path.join("__").to_ascii_uppercase())
+            } else {
+                one.path.join(".")
+            };
+            let origin = match one.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                Some(source) if !from_env => format!(" in {source}"),
+                _ => String::new(),
+            };
+            let problem = match &one.kind {
+                figment::error::Kind::InvalidType(_, expected) => {
+                    format!("has the wrong type: expected {expected}")
+                }
+                figment::error::Kind::InvalidValue(_, expected) => {
+                    format!("has an invalid value: expected {expected}")
+                }
+                figment::error::Kind::ISizeOutOfRange(_)
+                | figment::error::Kind::USizeOutOfRange(_) => "is out of range".to_owned(),
+                figment::error::Kind::Unsupported(_) | figment::error::Kind::UnsupportedKey(..) => {
+                    "has an unsupported type".to_owned()
+                }
+                other => other.to_string(),
+            };
+            if name.is_empty() {
+                format!("configuration{origin}: {problem}")
+            } else {
+                format!("`{name}`{origin}: {problem}")
+            }
+        })
+        .collect();
+    lines.join("; ")
 }
 
 fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -845,7 +890,24 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(parse("colour = \"blue\"").is_err());
-        assert!(parse("[token]\naccess_tll_secs = 60").is_err());
+        let err = parse("[token]\naccess_tll_secs = 60")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("access_tll_secs"), "{err}");
+    }
+
+    #[test]
+    fn load_errors_name_the_setting_and_never_repeat_its_value() {
+        let err = parse("master_key = 123456789").err().unwrap().to_string();
+        assert!(err.contains("`master_key`"), "{err}");
+        assert!(!err.contains("123456789"), "{err}");
+        let err = parse("[[token.keys]]\nkid = \"k\"\nalg = \"HS256\"\nsecret = 987654321")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("secret"), "{err}");
+        assert!(!err.contains("987654321"), "{err}");
     }
 
     #[test]
