@@ -4,17 +4,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use crate::config::{Config, MigrateConfig, Storage};
 use crate::crypto::keys::MasterKey;
 use crate::crypto::secret::SecretString;
-use crate::data_dir::DataDir;
+use crate::data_dir::{DataDir, MASTER_KEY_FILE};
 use crate::store::memory::MemoryBlacklist;
 use crate::store::pg::PgStore;
 use crate::store::redis::RedisBlacklist;
 use crate::store::sql::SqlBackend;
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{DATABASE_FILE, SqliteStore};
 use crate::store::{
     Blacklist, Probe, RevocationStore, SessionStore, SigningKeyStore, TenantStore, UserStore,
 };
@@ -94,6 +94,8 @@ pub(crate) async fn open(config: &Config) -> anyhow::Result<Backend> {
     }
 }
 
+/// Every service must answer before the first migration runs: a start that fails on a later
+/// one (a wrong `redis_url`) then leaves the database as it found it.
 async fn open_postgres(
     config: &Config,
     database_url: &SecretString,
@@ -103,12 +105,19 @@ async fn open_postgres(
         .master_key
         .clone()
         .context("PostgreSQL needs `master_key`")?;
-    let pg = migrated_postgres(database_url).await?;
-    let (mode, stores) = match redis_url {
-        Some(url) => {
-            let redis = RedisBlacklist::connect(url, config.redis_prefix.clone())
+    let pg = connect_postgres(database_url).await?;
+    let redis = match redis_url {
+        Some(url) => Some(
+            RedisBlacklist::connect(url, config.redis_prefix.clone())
                 .await
-                .context("connecting to Redis")?;
+                .context("connecting to Redis (`redis_url`)")?,
+        ),
+        None => None,
+    };
+    migrate_postgres(&pg).await?;
+
+    let (mode, stores) = match redis {
+        Some(redis) => {
             let redis = Arc::new(redis);
             let mut stores = Stores::over(pg, redis.clone());
             stores.probes.push(redis);
@@ -126,26 +135,32 @@ async fn open_postgres(
     })
 }
 
-async fn migrated_postgres(database_url: &SecretString) -> anyhow::Result<PgStore> {
-    let pg = PgStore::connect(database_url)
+async fn connect_postgres(database_url: &SecretString) -> anyhow::Result<PgStore> {
+    PgStore::connect(database_url)
         .await
-        .context("connecting to PostgreSQL")?;
-    pg.migrate()
-        .await
-        .context("applying the PostgreSQL migrations")?;
-    Ok(pg)
+        .context("connecting to PostgreSQL (`database_url`)")
 }
 
+async fn migrate_postgres(pg: &PgStore) -> anyhow::Result<()> {
+    pg.migrate()
+        .await
+        .context("applying the PostgreSQL migrations")
+}
+
+/// Refuses a database SQLite will not write before anything else happens in the directory,
+/// and generates a master key only where no earlier one is needed.
 async fn open_embedded(
     data_dir: &Path,
     configured_key: Option<MasterKey>,
 ) -> anyhow::Result<Backend> {
     let data_dir = DataDir::open(data_dir)?;
+    let sqlite = open_sqlite(&data_dir).await?;
+    check_writable(&data_dir, &sqlite).await?;
     let (master_key, generated_master_key) = match configured_key {
         Some(key) => (key, false),
-        None => data_dir.master_key()?,
+        None => embedded_master_key(&data_dir, &sqlite).await?,
     };
-    let sqlite = migrated_sqlite(data_dir.path()).await?;
+    migrate_sqlite(&sqlite).await?;
     Ok(Backend {
         mode: Mode::Embedded {
             data_dir,
@@ -156,15 +171,69 @@ async fn open_embedded(
     })
 }
 
-async fn migrated_sqlite(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    let sqlite = SqliteStore::open(data_dir)
-        .await
-        .with_context(|| format!("opening the SQLite database in {}", data_dir.display()))?;
+async fn open_sqlite(data_dir: &DataDir) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(data_dir.path()).await.with_context(|| {
+        format!(
+            "opening the SQLite database in {}",
+            data_dir.path().display()
+        )
+    })
+}
+
+async fn migrate_sqlite(sqlite: &SqliteStore) -> anyhow::Result<()> {
     sqlite
         .migrate()
         .await
-        .context("applying the SQLite migrations")?;
-    Ok(sqlite)
+        .context("applying the SQLite migrations")
+}
+
+/// Without this a read-only database starts, reports ready, and fails every write with a 500.
+async fn check_writable(data_dir: &DataDir, sqlite: &SqliteStore) -> anyhow::Result<()> {
+    let database = data_dir.path().join(DATABASE_FILE);
+    let read_only = sqlite
+        .is_read_only()
+        .await
+        .with_context(|| format!("checking that {} can be written", database.display()))?;
+    if read_only {
+        bail!(
+            "the SQLite database {} is read-only: the issuer must be able to write it and its \
+             data directory {} (check their owner and permissions, and that the file system is \
+             mounted read-write)",
+            database.display(),
+            data_dir.path().display()
+        );
+    }
+    Ok(())
+}
+
+/// The master key in the data directory, or a new one; `true` if it was generated now.
+///
+/// A missing key file next to a database that holds signing keys means the key was lost (a
+/// restore without it, a deleted file): a new key could never unwrap them, and starting would
+/// only fail later, after writing a key that matches nothing. So that case is refused before
+/// anything is generated. A database that has only been migrated gets its first key.
+async fn embedded_master_key(
+    data_dir: &DataDir,
+    sqlite: &SqliteStore,
+) -> anyhow::Result<(MasterKey, bool)> {
+    if let Some(key) = data_dir.stored_master_key()? {
+        return Ok((key, false));
+    }
+    let database = data_dir.path().join(DATABASE_FILE);
+    let sealed = sqlite
+        .holds_sealed_keys()
+        .await
+        .with_context(|| format!("reading the signing keys in {}", database.display()))?;
+    if sealed {
+        bail!(
+            "{} exists but {} is missing: restore {MASTER_KEY_FILE} from the backup taken with \
+             the database (or set master_key to the key it was created with); a new key cannot \
+             read the existing data",
+            database.display(),
+            data_dir.master_key_path().display()
+        );
+    }
+    Ok((data_dir.generate_master_key()?, true))
 }
 
 /// `issuer migrate`: applies the selected backend's migrations; the backend's name.
@@ -176,11 +245,11 @@ pub(crate) async fn migrate(config: &MigrateConfig) -> anyhow::Result<&'static s
     match &config.storage {
         Storage::Embedded { data_dir } => {
             let data_dir = DataDir::open(data_dir)?;
-            migrated_sqlite(data_dir.path()).await?;
+            migrate_sqlite(&open_sqlite(&data_dir).await?).await?;
             Ok("sqlite")
         }
         Storage::Postgres { database_url, .. } => {
-            migrated_postgres(database_url).await?;
+            migrate_postgres(&connect_postgres(database_url).await?).await?;
             Ok("postgres")
         }
     }

@@ -74,33 +74,45 @@ impl DataDir {
         &self.path
     }
 
-    /// The master key kept in the directory, generated on first use; `true` if it was
-    /// generated now.
+    /// The master key kept in the directory; `None` if there is none yet.
     ///
     /// # Errors
     ///
-    /// If the file cannot be read or written, or does not hold a master key.
-    pub(crate) fn master_key(&self) -> anyhow::Result<(MasterKey, bool)> {
-        let path = self.path.join(MASTER_KEY_FILE);
+    /// If the file cannot be read or does not hold a master key.
+    pub(crate) fn stored_master_key(&self) -> anyhow::Result<Option<MasterKey>> {
+        let path = self.master_key_path();
         match fs::read_to_string(&path) {
             Ok(text) => {
                 let text = Zeroizing::new(text);
                 warn_if_readable_by_others(&path);
                 let key = MasterKey::from_base64url(&text)
                     .map_err(|err| anyhow!("{} {err}", path.display()))?;
-                Ok((key, false))
+                Ok(Some(key))
             }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                let key = self.generate_master_key(&path)?;
-                Ok((key, true))
-            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
         }
     }
 
-    /// Writes a fresh key to a temporary file and renames it into place, so a crash leaves
-    /// either no key file or a complete one, never a truncated key.
-    fn generate_master_key(&self, path: &Path) -> anyhow::Result<MasterKey> {
+    /// Where the generated master key is kept.
+    pub(crate) fn master_key_path(&self) -> PathBuf {
+        self.path.join(MASTER_KEY_FILE)
+    }
+
+    /// Generates the master key, for a directory whose [`stored_master_key`] is `None` and
+    /// whose database holds nothing sealed with an earlier key (the caller checks both; the
+    /// lock keeps other issuers from writing a key meanwhile).
+    ///
+    /// The key goes to a temporary file first and is then renamed into place, so a crash
+    /// leaves either no key file or a complete one, never a truncated key.
+    ///
+    /// [`stored_master_key`]: Self::stored_master_key
+    ///
+    /// # Errors
+    ///
+    /// If the key cannot be written.
+    pub(crate) fn generate_master_key(&self) -> anyhow::Result<MasterKey> {
+        let path = self.master_key_path();
         let encoded = Zeroizing::new(URL_SAFE_NO_PAD.encode(random_bytes::<32>().as_slice()));
         let partial = self.path.join(format!("{MASTER_KEY_FILE}.partial"));
         match fs::remove_file(&partial) {
@@ -117,7 +129,7 @@ impl DataDir {
             file.write_all(encoded.as_bytes())?;
             file.write_all(b"\n")?;
             file.sync_all()?;
-            fs::rename(&partial, path)?;
+            fs::rename(&partial, &path)?;
             // The rename itself is durable only once the directory is synced.
             File::open(&self.path)?.sync_all()
         };
@@ -163,19 +175,22 @@ mod tests {
     }
 
     #[test]
-    fn master_key_is_generated_once_private_and_then_reused() {
+    fn master_key_is_generated_private_and_then_read_back() {
         let root = tempfile::tempdir().unwrap();
         let dir = DataDir::open(root.path()).unwrap();
-        let (first, generated) = dir.master_key().unwrap();
-        assert!(generated);
+        assert!(dir.stored_master_key().unwrap().is_none());
+        let first = dir.generate_master_key().unwrap();
         let file = root.path().join(MASTER_KEY_FILE);
+        assert_eq!(dir.master_key_path(), file);
         assert_eq!(mode(&file), 0o600);
         let text = fs::read_to_string(&file).unwrap();
         assert_eq!(text.trim().len(), 43, "32 bytes of unpadded base64url");
         assert!(!root.path().join("master.key.partial").exists());
 
-        let (again, generated) = dir.master_key().unwrap();
-        assert!(!generated, "the key is reused, not regenerated");
+        let again = dir
+            .stored_master_key()
+            .unwrap()
+            .expect("the key just generated");
         let (first, again) = (first.refresh_key().unwrap(), again.refresh_key().unwrap());
         assert_eq!(*first, *again);
     }
@@ -185,7 +200,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = DataDir::open(root.path()).unwrap();
         fs::write(root.path().join(MASTER_KEY_FILE), "c2hvcnQ\n").unwrap();
-        let err = dir.master_key().unwrap_err().to_string();
+        let err = dir.stored_master_key().unwrap_err().to_string();
         assert!(
             err.contains(MASTER_KEY_FILE) && err.contains("32 bytes"),
             "{err}"

@@ -82,6 +82,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr().context("reading the bound address")?;
+    let public_url_warning = unreachable_public_url(config.public_url.as_deref(), local);
+    if let Some(warning) = &public_url_warning {
+        warn!("{warning}");
+    }
     let public_url = config
         .public_url
         .clone()
@@ -93,7 +97,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("building the revocation blacklist")?;
     let watcher = tokio::spawn(state.revocations.clone().watch());
-    announce(local, &backend).context("writing the start-up lines")?;
+    announce(local, &backend, public_url_warning.as_deref())
+        .context("writing the start-up lines")?;
     http::serve(
         listener,
         http::router(state),
@@ -222,16 +227,37 @@ fn seconds(secs: u64) -> TimeDelta {
     TimeDelta::try_seconds(i64::try_from(secs).unwrap_or(i64::MAX)).unwrap_or(TimeDelta::MAX)
 }
 
+/// Without `public_url` the issuer names itself after the address it is bound to, which for
+/// `0.0.0.0` or `::` is no address a client can reach, yet every `iss` claim and published URL
+/// would carry it. Serving still works (a port published from a container is a common first
+/// try), so this is a warning rather than a refusal; `None` when there is nothing to say.
+fn unreachable_public_url(public_url: Option<&str>, local: SocketAddr) -> Option<String> {
+    (public_url.is_none() && local.ip().is_unspecified()).then(|| {
+        format!(
+            "public_url is not set and the issuer listens on the unspecified address {local}, \
+             so tokens (`iss`) and published URLs name http://{local}, which clients cannot \
+             use: set public_url (PORTCULLIS_PUBLIC_URL) to the URL clients reach the issuer by"
+        )
+    })
+}
+
 /// The start-up line of design note 0002 (tests parse it up to the URL), then what a
-/// newcomer needs next: where the data is, whether a master key was made, the first request.
-/// Never a secret.
-fn announce(local: SocketAddr, backend: &Backend) -> std::io::Result<()> {
+/// newcomer needs next: a warning about the configuration if any, where the data is, whether
+/// a master key was made, the first request. Never a secret.
+fn announce(
+    local: SocketAddr,
+    backend: &Backend,
+    public_url_warning: Option<&str>,
+) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "Portcullis issuer listening on http://{local} (backend: {})",
         backend.mode.name()
     )?;
+    if let Some(warning) = public_url_warning {
+        writeln!(out, "Warning: {warning}")?;
+    }
     match &backend.mode {
         Mode::Embedded {
             data_dir,
@@ -289,4 +315,25 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_public_url_only_without_public_url_on_an_unspecified_address() {
+        let any_v4: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let any_v6: SocketAddr = "[::]:8080".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for local in [any_v4, any_v6] {
+            let warning = unreachable_public_url(None, local).unwrap();
+            assert!(
+                warning.contains("public_url") && warning.contains(&format!("http://{local}")),
+                "{warning}"
+            );
+            assert!(unreachable_public_url(Some("https://auth.example.com"), local).is_none());
+        }
+        assert!(unreachable_public_url(None, loopback).is_none());
+    }
 }

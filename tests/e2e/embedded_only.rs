@@ -1,12 +1,16 @@
 //! Tests that exist only with the embedded backend (0003): what it creates in its data directory,
 //! the generated master key, the fresh-machine start, and the combination it refuses.
 
+use std::io::{Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::restart::with_public_url;
 use crate::startup::{RUN_TIMEOUT, assert_refused};
@@ -52,7 +56,7 @@ fn assert_key_not_printed(key: &[u8], outputs: &[&str]) {
 /// tokens issued before it still verify.
 #[tokio::test]
 async fn first_start_creates_data_dir_master_key_and_database_reused_after_restart() {
-    let sandbox = std::sync::Arc::new(Sandbox::new().await.expect("embedded needs no service"));
+    let sandbox = Arc::new(Sandbox::new().await.expect("embedded needs no service"));
     let data_dir = sandbox.data_dir().to_owned();
     assert!(!data_dir.exists(), "the harness must not create it");
     let options = with_public_url(Options::new());
@@ -202,4 +206,112 @@ async fn second_process_on_a_data_dir_in_use_is_refused() {
 
     let alice = first.signup().await;
     assert_eq!(first.me(&alice.tokens.access_token).await.status, 200);
+}
+
+/// Starts an issuer on a fresh data directory, lets it create its database, signing key and
+/// master key, and stops it gracefully; the sandbox is then ready for a second start.
+async fn used_data_dir() -> Arc<Sandbox> {
+    let sandbox = Arc::new(Sandbox::new().await.expect("embedded needs no service"));
+    let first = Issuer::start_in(&sandbox, Options::new()).await;
+    first.signup().await;
+    let stopped = first.stop().await;
+    assert!(stopped.success(), "graceful shutdown on SIGTERM: {stopped}");
+    sandbox
+}
+
+/// A database whose master key is gone (restored without it, the file deleted) holds signing
+/// keys no new key can unwrap. The issuer must refuse before generating a key, naming both
+/// files, and leave no new `master.key` behind that would hide what was lost.
+#[tokio::test]
+async fn database_without_its_master_key_is_refused_before_a_key_is_generated() {
+    let sandbox = used_data_dir().await;
+    let key_path = sandbox.data_dir().join(MASTER_KEY_FILE);
+    std::fs::remove_file(&key_path).expect("remove master.key");
+
+    let output = sandbox.run(&["serve"], &Options::new(), RUN_TIMEOUT).await;
+    assert_refused(&output, SQLITE_FILE);
+    assert!(
+        output.stderr.contains(MASTER_KEY_FILE) && output.stderr.contains("backup"),
+        "stderr should name {MASTER_KEY_FILE} and how to recover: {output:?}"
+    );
+    assert!(
+        !key_path.exists(),
+        "a new master key was generated: {output:?}"
+    );
+    let partial = sandbox
+        .data_dir()
+        .join(format!("{MASTER_KEY_FILE}.partial"));
+    assert!(!partial.exists(), "{output:?}");
+}
+
+/// `issuer migrate` on a fresh data directory creates the database but no master key, and
+/// nothing is sealed yet: the `serve` after it generates the key instead of taking the
+/// database for one whose key was lost.
+#[tokio::test]
+async fn serve_after_migrate_on_a_fresh_data_dir_generates_the_master_key() {
+    let sandbox = Arc::new(Sandbox::new().await.expect("embedded needs no service"));
+    let migrate = sandbox
+        .run(&["migrate"], &Options::new(), RUN_TIMEOUT)
+        .await;
+    assert!(migrate.status.is_some_and(|s| s.success()), "{migrate:?}");
+    let data_dir = sandbox.data_dir();
+    assert!(data_dir.join(SQLITE_FILE).is_file(), "{migrate:?}");
+    assert!(!data_dir.join(MASTER_KEY_FILE).exists(), "{migrate:?}");
+
+    let issuer = Issuer::start_in(&sandbox, Options::new()).await;
+    assert!(
+        data_dir.join(MASTER_KEY_FILE).is_file(),
+        "{}",
+        issuer.logs()
+    );
+    let alice = issuer.signup().await;
+    assert_eq!(issuer.me(&alice.tokens.access_token).await.status, 200);
+}
+
+/// Makes every SQLite, whoever runs it, treat the database as read-only, as a process that
+/// may not write the file does (`chmod 444`, a read-only directory). `chmod` cannot be used
+/// here: the suite may run as root, which writes through it. A file format write version
+/// above 2 (header offset 18) means "readable, never write" to SQLite; the read version
+/// (offset 19) stays 2, WAL. The WAL is folded into the file first, so that the header
+/// patched is the one SQLite reads.
+async fn make_read_only_for_sqlite(path: &Path) {
+    let mut connection = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .connect()
+        .await
+        .unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut connection)
+        .await
+        .expect("checkpoint the WAL");
+    connection.close().await.expect("close the database");
+
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the database file");
+    file.seek(SeekFrom::Start(18))
+        .expect("seek to the write version");
+    file.write_all(&[3]).expect("patch the write version");
+    file.sync_all().expect("sync the database file");
+}
+
+/// A database SQLite may only read opens, migrates (nothing pending) and answers every read
+/// at start, so the issuer used to report ready and then fail each register with a 500. It
+/// must refuse at start, naming the file and saying it is read-only.
+#[tokio::test]
+async fn read_only_database_is_refused_at_start() {
+    let sandbox = used_data_dir().await;
+    let database =
+        std::fs::canonicalize(sandbox.data_dir().join(SQLITE_FILE)).expect("the database file");
+    make_read_only_for_sqlite(&database).await;
+
+    let output = sandbox.run(&["serve"], &Options::new(), RUN_TIMEOUT).await;
+    assert_refused(&output, "read-only");
+    let database = database.to_str().expect("UTF-8 temp dir");
+    assert!(
+        output.stderr.contains(database),
+        "stderr should name the database {database}: {output:?}"
+    );
 }

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use crate::restart::{check_revocations_survive_a_crash, with_public_url};
-use crate::startup::{assert_refused, serve_with};
+use crate::startup::{RUN_TIMEOUT, assert_refused, serve_with};
 use crate::support::{
-    Issuer, Options, POSTGRES_REDIS_BACKEND_TEXT, Response, assert_problem,
+    Issuer, Options, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
     assert_refresh_token_format,
 };
 
@@ -111,6 +111,24 @@ async fn serve_missing_master_key_with_database_exits_naming_the_setting() {
         return;
     };
     assert_refused(&output, "master_key");
+}
+
+/// Every connection is made before any migration runs: with a database that answers and a
+/// Redis that does not, the issuer refuses naming `redis_url`, and the fresh database is left
+/// as it was, without a single table (not even sqlx's bookkeeping).
+#[tokio::test]
+async fn unreachable_redis_is_refused_before_any_migration() {
+    let Some(sandbox) = Sandbox::new().await else {
+        return;
+    };
+    let options = Options::new().env("PORTCULLIS_REDIS_URL", "redis://127.0.0.1:1");
+    let output = sandbox.run(&["serve"], &options, RUN_TIMEOUT).await;
+    assert_refused(&output, "redis_url");
+    let tables = sandbox.database().await.table_count().await;
+    assert_eq!(
+        tables, 0,
+        "migrations ran before Redis was reached: {output:?}"
+    );
 }
 
 /// 0003, PostgreSQL set and Redis unset: two replicas on one database, each with its own

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Options, RunOutput, Sandbox};
+use crate::support::{Issuer, Options, RunOutput, Sandbox};
 
 /// Long enough for a slow start; a rejected configuration exits long before.
 pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -155,4 +155,59 @@ async fn serve_unparsable_config_file_exits_without_panic() {
         .unwrap_or_else(|| panic!("still running: {output:?}"));
     assert!(!status.success(), "{output:?}");
     assert!(!output.stderr.contains("panicked"), "{output:?}");
+}
+
+/// The lines of `text` that warn about `public_url` and name `address`.
+fn public_url_warnings<'a>(text: &'a str, address: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|line| line.contains("public_url") && line.contains(address))
+        .collect()
+}
+
+/// Without `public_url`, an issuer listening on every interface names itself
+/// `http://0.0.0.0:PORT` in `iss` and every published URL, which no client can use. It keeps
+/// serving, but says so once in the log and once under the start line, where a newcomer looks.
+#[tokio::test]
+async fn listen_on_an_unspecified_address_without_public_url_warns_once() {
+    let options = Options::new().env("PORTCULLIS_LISTEN", "0.0.0.0:0");
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let address = issuer
+        .base_url()
+        .strip_prefix("http://")
+        .expect("an http URL")
+        .to_owned();
+    assert!(address.starts_with("0.0.0.0:"), "{}", issuer.start_line());
+
+    let stdout = issuer.stdout();
+    let printed = public_url_warnings(&stdout, &address);
+    assert_eq!(
+        printed.len(),
+        1,
+        "one warning under the start line: {stdout}"
+    );
+    let stderr = issuer.stderr();
+    let logged = public_url_warnings(&stderr, &address);
+    assert_eq!(logged.len(), 1, "one warning in the log: {stderr}");
+    assert!(logged[0].contains("WARN"), "logged as a warning: {stderr}");
+
+    let alice = issuer.signup().await;
+    assert_eq!(issuer.me(&alice.tokens.access_token).await.status, 200);
+}
+
+/// With `public_url` set, listening on every interface is what a deployment behind a proxy or
+/// in a container does: nothing to warn about.
+#[tokio::test]
+async fn listen_on_an_unspecified_address_with_public_url_does_not_warn() {
+    let options =
+        crate::restart::with_public_url(Options::new().env("PORTCULLIS_LISTEN", "0.0.0.0:0"));
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let logs = issuer.logs();
+    assert!(
+        public_url_warnings(&logs, "0.0.0.0").is_empty(),
+        "a warning with public_url set: {logs}"
+    );
 }

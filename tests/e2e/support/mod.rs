@@ -728,6 +728,19 @@ impl Issuer {
         }
     }
 
+    /// Stops the issuer as [`Issuer::stop`] does and returns its exit status with everything it
+    /// logged to stderr. Read after the exit, the log is complete, shutdown included, and no
+    /// event of a request can still be on its way to the file.
+    pub(crate) async fn stop_and_read_stderr(self) -> (ExitStatus, String) {
+        let stderr_path = self.stderr_path.clone();
+        // Holds the scratch directory, and so the log, past the end of `self`.
+        let sandbox = self.shared_sandbox();
+        let status = self.stop().await;
+        let stderr = read_lossy(&stderr_path);
+        drop(sandbox);
+        (status, stderr)
+    }
+
     /// The stdout and the tail of the stderr log, for failure messages.
     pub(crate) fn logs(&self) -> String {
         format!(
@@ -738,9 +751,13 @@ impl Issuer {
     }
 
     /// Everything the issuer printed to stdout so far.
-    #[allow(dead_code, reason = "only the embedded target's own tests use it")]
     pub(crate) fn stdout(&self) -> String {
         read_lossy(&self.stdout_path)
+    }
+
+    /// Everything the issuer logged (stderr) so far.
+    pub(crate) fn stderr(&self) -> String {
+        read_lossy(&self.stderr_path)
     }
 
     /// The line starting `Portcullis issuer listening on `.

@@ -31,6 +31,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers do not block each other; a few connections cover a small deployment.
 const READ_CONNECTIONS: u32 = 4;
+/// SQLite's result code for a write to a database it may only read (`SQLITE_READONLY`); its
+/// extended codes keep it in their low byte.
+const SQLITE_READONLY: i32 = 8;
 
 /// The SQLite implementation of every durable store.
 #[derive(Clone, Debug)]
@@ -44,15 +47,10 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file in `data_dir`.
     pub(crate) async fn open(data_dir: &Path) -> Result<Self, sqlx::Error> {
-        // WAL lets reads proceed beside the writer; `synchronous = FULL` syncs the log on every
-        // commit, so a committed revocation survives a crash or a power loss.
-        let options = SqliteConnectOptions::new()
-            .filename(data_dir.join(DATABASE_FILE))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+        Self::connect(options(data_dir)).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         // The writer connects first: it creates the file and switches it to WAL.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -76,6 +74,66 @@ impl SqliteStore {
             .run(&self.writer)
             .await
     }
+
+    /// Whether SQLite refuses to write this database: the process may not write the file (or
+    /// the directory its journal goes in), or the file says it must only be read. Opening,
+    /// already-applied migrations and every start-up read succeed on such a database, so
+    /// without this the issuer would report ready and fail its first write.
+    ///
+    /// A write statement is what finds out: on a database opened read-only, `BEGIN IMMEDIATE`
+    /// alone succeeds. The statement is rolled back, so nothing reaches the file.
+    pub(crate) async fn is_read_only(&self) -> Result<bool, sqlx::Error> {
+        let outcome = async {
+            let mut transaction = self.write().await?;
+            sqlx::query("CREATE TABLE portcullis_write_probe (x INTEGER)")
+                .execute(&mut *transaction)
+                .await?;
+            transaction.rollback().await
+        };
+        match outcome.await {
+            Ok(()) => Ok(false),
+            Err(sqlx::Error::Database(err)) if is_read_only_code(err.code().as_deref()) => Ok(true),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Whether the database holds signing keys. They are sealed with the master key, so a
+    /// newly generated key could never open them; a database that has only been migrated
+    /// holds none yet. Only reads, so it can run before the migrations.
+    pub(crate) async fn holds_sealed_keys(&self) -> Result<bool, sqlx::Error> {
+        let mut conn = self.reader.acquire().await?;
+        let migrated: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema \
+             WHERE type = 'table' AND name = 'signing_keys')",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if !migrated {
+            return Ok(false);
+        }
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signing_keys)")
+            .fetch_one(&mut *conn)
+            .await
+    }
+}
+
+/// The connection settings of the database file in `data_dir`.
+fn options(data_dir: &Path) -> SqliteConnectOptions {
+    // WAL lets reads proceed beside the writer; `synchronous = FULL` syncs the log on every
+    // commit, so a committed revocation survives a crash or a power loss.
+    SqliteConnectOptions::new()
+        .filename(data_dir.join(DATABASE_FILE))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+}
+
+/// Whether an (extended) SQLite result code, as sqlx spells it, is `SQLITE_READONLY`.
+fn is_read_only_code(code: Option<&str>) -> bool {
+    code.and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_READONLY)
 }
 
 impl TextArrays for Sqlite {
@@ -131,11 +189,14 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::crypto::keys::Wrapped;
+    use crate::crypto::signing::SigningAlgorithm;
     use crate::ids::{DEFAULT_TENANT, SessionId, UserId};
     use crate::store::tests::{at, rotation};
     use crate::store::{
         NewRevocation, NewSession, NewUser, RevocationRequest, RevocationStore, RevokedKind,
-        Rotation, RotationOutcome, SessionScope, SessionStore, UserStore,
+        Rotation, RotationOutcome, SessionScope, SessionStore, SigningKeyStore, StoredKey,
+        UserStore,
     };
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -144,22 +205,27 @@ mod tests {
         store
     }
 
+    /// A new user of the default tenant, known by `email` (already normalized).
+    fn user(email: &str) -> NewUser {
+        NewUser {
+            id: UserId::from_uuid(Uuid::now_v7()),
+            tenant: DEFAULT_TENANT,
+            email: email.into(),
+            email_normalized: email.into(),
+            name: None,
+            password_hash: "$argon2id$…".into(),
+            created_at: at(0),
+        }
+    }
+
     /// A user with one session whose first refresh token hashes to `[1; 32]`.
     async fn session(store: &SqliteStore) -> SessionId {
-        let user = UserId::from_uuid(Uuid::now_v7());
-        let created = store
-            .create_user(&NewUser {
-                id: user,
-                tenant: DEFAULT_TENANT,
-                email: "Ada@example.com".into(),
-                email_normalized: "ada@example.com".into(),
-                name: None,
-                password_hash: "$argon2id$…".into(),
-                created_at: at(0),
-            })
-            .await
-            .unwrap();
-        assert!(created);
+        let new_user = NewUser {
+            email: "Ada@example.com".into(),
+            ..user("ada@example.com")
+        };
+        let user = new_user.id;
+        assert!(store.create_user(&new_user).await.unwrap());
         let id = SessionId::from_uuid(Uuid::now_v7());
         store
             .create_session(&NewSession {
@@ -274,6 +340,79 @@ mod tests {
             store.rotate(&rotation(11, 10)).await.unwrap(),
             RotationOutcome::Rejected
         ));
+    }
+
+    #[tokio::test]
+    async fn is_read_only_is_false_for_a_writable_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(!store.is_read_only().await.unwrap());
+        store.migrate().await.unwrap();
+        assert!(!store.is_read_only().await.unwrap());
+        let mut conn = store.read().await.unwrap();
+        let probes: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'portcullis_write_probe'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(probes, 0, "the probe's write is rolled back");
+        assert!(
+            store.create_user(&user("ada@example.com")).await.unwrap(),
+            "the probe left the writer usable"
+        );
+    }
+
+    /// What a process that may not write the file gets (`chmod 444` as another user): SQLite
+    /// opens it read-only. Forced here through the open flags, since tests may run as root.
+    #[tokio::test]
+    async fn is_read_only_reports_a_database_opened_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        store(&dir).await;
+        let read_only = SqliteStore::connect(options(dir.path()).read_only(true))
+            .await
+            .unwrap();
+        read_only.migrate().await.unwrap();
+        assert!(read_only.is_read_only().await.unwrap());
+        assert!(
+            read_only
+                .create_user(&user("ada@example.com"))
+                .await
+                .is_err(),
+            "the probe agrees with a real write"
+        );
+    }
+
+    #[tokio::test]
+    async fn holds_sealed_keys_only_once_a_signing_key_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert!(!store.holds_sealed_keys().await.unwrap(), "not migrated");
+        store.migrate().await.unwrap();
+        assert!(!store.holds_sealed_keys().await.unwrap(), "only migrated");
+        let key = StoredKey {
+            kid: "k1".into(),
+            algorithm: SigningAlgorithm::EdDsa,
+            wrapped: Wrapped {
+                nonce: vec![0; 12],
+                ciphertext: vec![1; 48],
+            },
+            active: true,
+            created_at: at(0),
+        };
+        store.install_key(&key).await.unwrap();
+        assert!(store.holds_sealed_keys().await.unwrap());
+    }
+
+    #[test]
+    fn is_read_only_code_matches_the_extended_codes_only() {
+        for code in ["8", "264", "520", "776", "1032", "1288", "1544"] {
+            assert!(is_read_only_code(Some(code)), "{code}");
+        }
+        for code in ["5", "2067", "readonly"] {
+            assert!(!is_read_only_code(Some(code)), "{code}");
+        }
+        assert!(!is_read_only_code(None));
     }
 
     #[tokio::test]
