@@ -1,0 +1,268 @@
+import { backend } from "./backend.js";
+import { PortcullisError, configError, messageOf } from "./errors.js";
+import type { TokenErrorCode } from "./errors.js";
+import { revocationSet } from "./revocations.js";
+import type { RevocationList } from "./revocations.js";
+import { checkedClock, unixSeconds } from "./time.js";
+import type { Clock, Instant } from "./time.js";
+
+type WasmVerifier = InstanceType<ReturnType<typeof backend>["WasmVerifier"]>;
+type WasmRevocationList = InstanceType<ReturnType<typeof backend>["WasmRevocationList"]>;
+
+/** The claims of a verified access token, as the core read them. */
+export interface Claims {
+  /** Issuer; always the expected issuer. */
+  readonly iss: string;
+  /** Subject, `usr_…`. */
+  readonly sub: string;
+  /** Audience: a string, or an array that contains the expected audience. */
+  readonly aud: string | readonly string[];
+  /** Expiry, unix seconds. */
+  readonly exp: number;
+  /** Not-before, unix seconds. */
+  readonly nbf?: number;
+  /** Issued-at, unix seconds. */
+  readonly iat?: number;
+  /** Token identifier (a UUIDv7), what a `jti` revocation names. */
+  readonly jti?: string;
+  /** Tenant identifier, `tnt_…`. */
+  readonly tid?: string;
+  /** Session identifier, `ses_…`, what a `session` revocation names. */
+  readonly sid?: string;
+  /** Role names; empty when the token has none. */
+  readonly roles: readonly string[];
+  /** Permissions, `resource:action` with `*` wildcards; empty when the token has none. */
+  readonly perms: readonly string[];
+  /** Authentication method references (RFC 8176), e.g. `["pwd", "otp"]`. */
+  readonly amr: readonly string[];
+}
+
+/** One HS256 secret, for server-side verifiers that share the issuer's secret. */
+export interface Hs256Key {
+  /** The `kid` tokens signed with this secret carry. */
+  readonly kid: string;
+  /** The secret, at least 32 bytes (decode the issuer's base64url setting first). */
+  readonly secret: Uint8Array;
+}
+
+/** One JSON Web Key. The core accepts Ed25519 public keys only (`kty` `OKP`). */
+export interface Jwk {
+  readonly kty: string;
+  readonly crv?: string;
+  readonly kid?: string;
+  readonly x?: string;
+  readonly alg?: string;
+  readonly use?: string;
+  readonly [member: string]: unknown;
+}
+
+/** A JWKS document, as `GET /.well-known/jwks.json` serves it. */
+export interface JwksDocument {
+  readonly keys: readonly Jwk[];
+}
+
+/**
+ * The keys a verifier trusts. Each key owns its algorithm: HS256 for secrets, EdDSA for JWKS
+ * keys. A token's `alg` must equal the algorithm of the key its `kid` names and never picks
+ * one.
+ */
+export interface KeySource {
+  /** HS256 secrets. Keep them on servers: whoever holds one can mint tokens. */
+  readonly hs256?: readonly Hs256Key[];
+  /** A JWKS document of Ed25519 public keys, parsed or as its JSON text. */
+  readonly jwks?: JwksDocument | string;
+}
+
+/** What every token must satisfy, shared by {@link Verifier} and `JwksVerifier`. */
+export interface Policy {
+  /** The exact `iss` required. Required. */
+  readonly issuer: string;
+  /** The audience `aud` must be or contain, exactly. Required. */
+  readonly audience: string;
+  /**
+   * Seconds of clock skew tolerated on `exp`, `nbf` and `iat`: a whole number from 0 to 60.
+   * Default 30. A larger leeway lets an expired, stolen token work for longer.
+   */
+  readonly leeway?: number;
+  /**
+   * The header `typ` required, compared case-insensitively with an optional `application/`
+   * prefix. Default `"at+jwt"` (RFC 9068 access tokens), which stops an ID token signed with
+   * the same key from passing as an access token. `null` accepts any `typ`: weaker.
+   */
+  readonly typ?: string | null;
+  /** Revocations to consult: a token they revoke is refused with `token_revoked`. */
+  readonly revocations?: RevocationList;
+  /** The clock `verify` reads when not given `now`. Default `Date.now`. */
+  readonly clock?: Clock;
+}
+
+/** The options of a {@link Verifier}. */
+export interface VerifierOptions extends Policy {
+  /** The trusted keys; at least one. Required. */
+  readonly keys: KeySource;
+}
+
+/** Options of one `verify` call. */
+export interface VerifyOptions {
+  /** The time to verify at, instead of reading the verifier's clock. */
+  readonly now?: Instant;
+}
+
+/** A {@link Policy} checked once, in the form the wasm verifier takes. @internal */
+export interface CheckedPolicy {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly leeway: number;
+  readonly typ: string | undefined;
+  readonly anyTyp: boolean;
+  readonly revocations: WasmRevocationList | undefined;
+  readonly clock: Clock;
+}
+
+const DEFAULT_LEEWAY = 30;
+const MAX_LEEWAY = 60;
+/** The first character of a claims answer; an error answer starts with its code. */
+const OPEN_BRACE = 0x7b;
+
+/** Checks the options every verifier shares, naming the one refused. @internal */
+export function checkPolicy(options: Policy): CheckedPolicy {
+  if (typeof options !== "object" || options === null) {
+    throw configError("options", "required: { issuer, audience, keys }");
+  }
+  const { issuer, audience, leeway = DEFAULT_LEEWAY, typ, revocations } = options;
+  if (typeof issuer !== "string" || issuer === "") {
+    throw configError("issuer", "required: the exact `iss` of the issuer's tokens");
+  }
+  if (typeof audience !== "string" || audience === "") {
+    throw configError("audience", "required: the audience this service accepts");
+  }
+  if (!Number.isInteger(leeway) || leeway < 0 || leeway > MAX_LEEWAY) {
+    throw configError("leeway", `must be a whole number of seconds from 0 to ${MAX_LEEWAY}`);
+  }
+  if (typ !== undefined && typ !== null && (typeof typ !== "string" || typ === "")) {
+    throw configError("typ", "must be a non-empty string, or null to accept any typ");
+  }
+  return {
+    issuer,
+    audience,
+    leeway,
+    typ: typ ?? undefined,
+    anyTyp: typ === null,
+    revocations: revocations === undefined ? undefined : revocationSet(revocations, "revocations"),
+    clock: checkedClock(options.clock, "clock"),
+  };
+}
+
+/**
+ * Verifies Portcullis access tokens synchronously, with the rules of `portcullis-core`: the
+ * same verdict and error code as the issuer and the edge give the same token.
+ *
+ * ```ts
+ * const verifier = new Verifier({
+ *   issuer: "https://auth.example.com",
+ *   audience: "portcullis",
+ *   keys: { jwks: await (await fetch("https://auth.example.com/.well-known/jwks.json")).json() },
+ * });
+ * const claims = verifier.verify(token); // throws PortcullisError, e.g. code "token_expired"
+ * ```
+ */
+export class Verifier {
+  readonly #inner: WasmVerifier;
+  readonly #revocations: WasmRevocationList | undefined;
+  readonly #clock: Clock;
+  readonly #kids: readonly string[];
+
+  /**
+   * @throws {PortcullisError} `config_invalid` naming the refused option: no issuer, no
+   *   audience, no keys, a leeway outside 0–60, a secret under 32 bytes, a JWKS document with
+   *   other than Ed25519 public keys, or one `kid` twice.
+   */
+  constructor(options: VerifierOptions) {
+    const policy = checkPolicy(options);
+    const ring = keyRing(options.keys);
+    this.#kids = Object.freeze(ring.kids());
+    try {
+      this.#inner = new (backend().WasmVerifier)(
+        ring,
+        policy.issuer,
+        policy.audience,
+        policy.leeway,
+        policy.typ,
+        policy.anyTyp,
+      );
+    } catch (thrown) {
+      throw configError("options", messageOf(thrown), thrown);
+    }
+    this.#revocations = policy.revocations;
+    this.#clock = policy.clock;
+  }
+
+  /** The `kid` of every trusted key, sorted. */
+  get kids(): readonly string[] {
+    return this.#kids;
+  }
+
+  /**
+   * Verifies `token` and returns its claims.
+   *
+   * @throws {PortcullisError} with a {@link TokenErrorCode} when the token is refused, or
+   *   `config_invalid` when `now` (or the clock's answer) is not a valid time.
+   */
+  verify(token: string, options?: VerifyOptions): Claims {
+    const at = options?.now;
+    const now = at === undefined ? unixSeconds(this.#clock(), "clock()") : unixSeconds(at, "now");
+    if (typeof token !== "string") {
+      throw new PortcullisError("token_malformed", "the token must be a string");
+    }
+    const answer =
+      this.#revocations === undefined
+        ? this.#inner.verify(token, now)
+        : this.#inner.verifyUnrevoked(token, now, this.#revocations);
+    if (answer.charCodeAt(0) === OPEN_BRACE) {
+      return JSON.parse(answer) as Claims;
+    }
+    const space = answer.indexOf(" ");
+    // The core answers `<code> <message>` with one of its stable token codes.
+    throw new PortcullisError(answer.slice(0, space) as TokenErrorCode, answer.slice(space + 1));
+  }
+}
+
+/** The wasm key ring of `keys`, refusing an empty source. */
+function keyRing(keys: KeySource | undefined) {
+  if (typeof keys !== "object" || keys === null) {
+    throw configError("keys", "required: { hs256: [{ kid, secret }] } and/or { jwks }");
+  }
+  const ring = new (backend().WasmKeyRing)();
+  const { hs256 = [], jwks } = keys;
+  if (!Array.isArray(hs256)) {
+    throw configError("keys.hs256", "must be an array of { kid, secret }");
+  }
+  hs256.forEach((key: Hs256Key, index) => {
+    const option = `keys.hs256[${index}]`;
+    if (typeof key?.kid !== "string" || !(key.secret instanceof Uint8Array)) {
+      throw configError(option, "must be { kid: string, secret: Uint8Array }");
+    }
+    try {
+      ring.addHs256(key.kid, key.secret);
+    } catch (thrown) {
+      throw configError(option, messageOf(thrown), thrown);
+    }
+  });
+  if (jwks !== undefined) {
+    let text: string;
+    try {
+      text = typeof jwks === "string" ? jwks : JSON.stringify(jwks);
+    } catch (thrown) {
+      throw configError("keys.jwks", "cannot be written as JSON", thrown);
+    }
+    try {
+      ring.addJwks(text);
+    } catch (thrown) {
+      throw configError("keys.jwks", messageOf(thrown), thrown);
+    }
+  }
+  if (ring.size === 0) {
+    throw configError("keys", "no key given: a verifier needs at least one key");
+  }
+  return ring;
+}

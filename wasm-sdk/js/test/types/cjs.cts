@@ -1,0 +1,11 @@
+// The declarations a CommonJS TypeScript user gets through `require`.
+import sdk = require("@portcullis/sdk");
+
+const verifier: sdk.Verifier = new sdk.Verifier({
+  issuer: "https://auth.example",
+  audience: "api",
+  keys: { jwks: '{"keys":[]}' },
+});
+const claims: sdk.Claims = verifier.verify("token");
+const code: sdk.PortcullisErrorCode = "config_invalid";
+void [claims, code];
