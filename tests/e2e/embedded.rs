@@ -26,6 +26,7 @@ mod flood;
 mod lifecycle;
 mod log_secrets;
 mod refresh;
+mod request_span;
 mod restart;
 mod revocation;
 mod startup;

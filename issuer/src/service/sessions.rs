@@ -20,6 +20,8 @@ use crate::store::{
 /// An access token and the refresh token that goes with it (RFC 6749 section 5.1).
 #[derive(Debug)]
 pub(crate) struct TokenPair {
+    /// The user the tokens are for, so the request span can name its subject.
+    pub(crate) subject: UserId,
     pub(crate) access_token: SecretString,
     pub(crate) expires_in: u64,
     pub(crate) refresh_token: SecretString,
@@ -158,6 +160,7 @@ impl SessionService {
             amr: &session.amr,
         })?;
         Ok(TokenPair {
+            subject: session.user,
             access_token: access.token,
             expires_in: access.expires_in,
             refresh_token: refresh.secret().clone(),

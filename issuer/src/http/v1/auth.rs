@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tracing::Span;
 
 use crate::AppState;
 use crate::crypto::secret::{SecretString, expose_secret};
@@ -78,7 +79,10 @@ impl IntoResponse for TokenOut {
 }
 
 impl From<TokenPair> for TokenOut {
+    /// Also names the subject in the request span: login and refresh carry no bearer token,
+    /// so the principal extractor cannot.
     fn from(pair: TokenPair) -> Self {
+        Span::current().record("subject_id", tracing::field::display(pair.subject));
         Self {
             access_token: pair.access_token,
             token_type: "Bearer",
