@@ -2,7 +2,9 @@
 // - test/browser: the portable behaviour suite in Node and in headless Chromium (the web
 //   entry, served from a local static server);
 // - test/differential: the differential corpus in Node (and, through test/browser, in
-//   Chromium), held to the verdicts, error codes and claims of the native core.
+//   Chromium), held to the verdicts, error codes and claims of the native core;
+// - test/bundlers: the package bundled by esbuild into a Cloudflare Worker (the `workerd`
+//   entry) run in workerd through Miniflare, and into a browser app run in Chromium.
 // The corpus is written first by the native `portcullis-core` (`cargo run --example corpus`),
 // so the expectations are the core's own at test time. Run `npm run build` first.
 import { spawnSync } from "node:child_process";
@@ -40,10 +42,14 @@ try {
     { cwd: join(js, "..", "..") },
   );
   console.log(`test-browser: the native core wrote the corpus in ${Date.now() - started} ms`);
-  run(process.execPath, [join(js, "scripts", "test.mjs"), "test/browser", "test/differential"], {
-    cwd: js,
-    env: { ...process.env, PORTCULLIS_CORPUS: corpus, PORTCULLIS_SDK_SOURCES: js },
-  });
+  run(
+    process.execPath,
+    [join(js, "scripts", "test.mjs"), "test/browser", "test/differential", "test/bundlers"],
+    {
+      cwd: js,
+      env: { ...process.env, PORTCULLIS_CORPUS: corpus, PORTCULLIS_SDK_SOURCES: js },
+    },
+  );
 } catch (error) {
   console.error(`test-browser: ${error.message}`);
   process.exitCode = 1;
