@@ -8,8 +8,8 @@
 //!
 //! - [`WasmKeyRing`] collects HS256 secrets and JWKS documents into one key set;
 //! - [`WasmVerifier`] verifies a token at a given time and answers with one string: the
-//!   claims as JSON, or the core's stable error code and message (see [`WasmVerifier::verify`]
-//!   for why a string and not a thrown error or a JS object);
+//!   claims in a compact form (or JSON), or the core's stable error code and message (see
+//!   [`WasmVerifier::verify`] for why a string and not a thrown error or a JS object);
 //! - [`WasmRevocationList`] applies entries of the issuer's revocation feed;
 //! - [`has_permission`], [`has_all`] and [`has_any`] expose the core's permission matching.
 //!
@@ -22,7 +22,7 @@
 //! let mut keys = WasmKeyRing::new();
 //! keys.add_hs256("k1", vec![7; 32]).unwrap();
 //! let verifier = WasmVerifier::new(keys, "https://auth.example", "api", 30, None, false).unwrap();
-//! let verdict = verifier.verify("not-a-token", 1_767_225_600.0);
+//! let verdict = verifier.verify(b"not-a-token", 1_767_225_600.0);
 //! assert_eq!(verdict, "token_malformed malformed token");
 //! ```
 //!
@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+mod compact;
 mod keys;
 mod permissions;
 mod revocations;

@@ -3,6 +3,7 @@
 use portcullis_core::{Claims, DEFAULT_TYP, TokenError, Validation, Verifier};
 use wasm_bindgen::prelude::*;
 
+use crate::compact::compact;
 use crate::keys::WasmKeyRing;
 use crate::revocations::WasmRevocationList;
 use crate::time::unix_secs;
@@ -20,7 +21,7 @@ const CLOCK_INVALID: &str = "config_invalid";
 /// keys.add_hs256("k1", vec![7; 32]).unwrap();
 /// let verifier = WasmVerifier::new(keys, "https://auth.example", "api", 30, None, false).unwrap();
 /// // A header naming no configured key, an empty payload and a dummy signature.
-/// let verdict = verifier.verify("eyJhbGciOiJIUzI1NiIsImtpZCI6Im5vbmUifQ.e30.AAAA", 1.0);
+/// let verdict = verifier.verify(b"eyJhbGciOiJIUzI1NiIsImtpZCI6Im5vbmUifQ.e30.AAAA", 1.0);
 /// assert_eq!(verdict, "token_key_unknown unknown token key");
 /// ```
 #[wasm_bindgen]
@@ -72,19 +73,26 @@ impl WasmVerifier {
         })
     }
 
-    /// Verifies `token` at `now` (unix seconds) and answers with one string: the claims as a
-    /// JSON object, or the core's stable error code, a space and the error message.
+    /// Verifies `token` (its UTF-8 bytes) at `now` (unix seconds) and answers with one
+    /// string: the claims, or the core's stable error code, a space and the error message.
     ///
-    /// A claims object always starts with `{` and a code never does, so the first character
-    /// tells the two apart. One string crosses the boundary and the engine's native
-    /// `JSON.parse` builds the object, instead of one boundary call per property; and nothing
-    /// is thrown across the boundary, so the TypeScript layer alone decides how a refusal
-    /// surfaces (a `PortcullisError` with the core's code).
+    /// The claims come in the compact form of [`crate::compact`] (first character U+0001),
+    /// or as a JSON object (first character `{`) when they do not fit it; a code starts with
+    /// neither, so the first character tells the answers apart. One string crosses the
+    /// boundary instead of one boundary call per property, and nothing is thrown across it, so
+    /// the TypeScript layer alone decides how a refusal surfaces (a `PortcullisError` with the
+    /// core's code).
+    ///
+    /// The token arrives as bytes because the TypeScript layer encodes it with the engine's
+    /// native `TextEncoder.encodeInto` into a reused buffer: the glue's own string passing
+    /// copies an ASCII string one character at a time in JavaScript. Bytes that are not UTF-8
+    /// (which `encodeInto` never writes) are a malformed token.
     #[must_use]
-    pub fn verify(&self, token: &str, now: f64) -> String {
-        match unix_secs(now) {
-            Some(now) => verdict(self.inner.verify(token, now)),
-            None => clock_invalid(),
+    pub fn verify(&self, token: &[u8], now: f64) -> String {
+        match (unix_secs(now), core::str::from_utf8(token)) {
+            (None, _) => clock_invalid(),
+            (Some(_), Err(_)) => verdict(Err(TokenError::Malformed)),
+            (Some(now), Ok(token)) => verdict(self.inner.verify(token, now)),
         }
     }
 
@@ -92,10 +100,13 @@ impl WasmVerifier {
     /// (`token_revoked`).
     #[wasm_bindgen(js_name = verifyUnrevoked)]
     #[must_use]
-    pub fn verify_unrevoked(&self, token: &str, now: f64, revoked: &WasmRevocationList) -> String {
-        match unix_secs(now) {
-            Some(now) => verdict(self.inner.verify_unrevoked(token, now, revoked.set())),
-            None => clock_invalid(),
+    pub fn verify_unrevoked(&self, token: &[u8], now: f64, revoked: &WasmRevocationList) -> String {
+        match (unix_secs(now), core::str::from_utf8(token)) {
+            (None, _) => clock_invalid(),
+            (Some(_), Err(_)) => verdict(Err(TokenError::Malformed)),
+            (Some(now), Ok(token)) => {
+                verdict(self.inner.verify_unrevoked(token, now, revoked.set()))
+            }
         }
     }
 }
@@ -103,8 +114,8 @@ impl WasmVerifier {
 /// The answer string of [`WasmVerifier::verify`].
 fn verdict(result: Result<Claims, TokenError>) -> String {
     let error = match result {
-        Ok(claims) => match serde_json::to_string(&claims) {
-            Ok(json) => return json,
+        Ok(claims) => match compact(&claims).map_or_else(|| serde_json::to_string(&claims), Ok) {
+            Ok(answer) => return answer,
             // Unreachable for this type (no maps, no floats); refuse rather than guess.
             Err(_) => TokenError::Malformed,
         },
@@ -131,15 +142,78 @@ mod tests {
         .unwrap()
     }
 
+    fn claims_from(json: &str) -> Claims {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// The JSON object of a compact answer, read as `compactClaims` in `verifier.ts` does.
+    fn decode(answer: &str) -> serde_json::Value {
+        let mut parts = answer.split('\0');
+        let head: Vec<u32> = parts.next().unwrap().chars().map(u32::from).collect();
+        assert_eq!(head.len(), 13, "{answer:?}");
+        assert_eq!(head[0], 1);
+        let names = [
+            "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "tid", "sid", "roles", "perms", "amr",
+        ];
+        let mut object = serde_json::Map::new();
+        for (name, code) in names.into_iter().zip(&head[1..]) {
+            let value = match code {
+                1 => continue,
+                2 if matches!(name, "exp" | "nbf" | "iat") => {
+                    serde_json::json!(parts.next().unwrap().parse::<u64>().unwrap())
+                }
+                2 => serde_json::json!(parts.next().unwrap()),
+                n => serde_json::json!((3..*n).map(|_| parts.next().unwrap()).collect::<Vec<_>>()),
+            };
+            object.insert(name.to_owned(), value);
+        }
+        assert_eq!(parts.next(), None);
+        serde_json::Value::Object(object)
+    }
+
     #[test]
-    fn verdict_claims_are_one_json_object_without_absent_members() {
-        let json = verdict(Ok(claims()));
+    fn verdict_claims_are_compact_and_mean_what_the_json_means() {
+        for claims in [
+            claims(),
+            claims_from(r#"{"iss":"i","sub":"s","aud":"api","exp":1}"#),
+            claims_from(r#"{"iss":"i","sub":"s","aud":["api"],"exp":1,"perms":["a:*"]}"#),
+            claims_from(
+                r#"{"iss":"i","sub":"s\u00e9\n\"","aud":["a","b"],"exp":9007199254740991,
+                    "nbf":0,"iat":3,"jti":"j","tid":"t","sid":"\ud83d\ude00","x":[1]}"#,
+            ),
+        ] {
+            let answer = verdict(Ok(claims.clone()));
+            assert!(answer.starts_with('\u{1}'), "{answer:?}");
+            let json: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(&claims).unwrap()).unwrap();
+            assert_eq!(decode(&answer), json);
+        }
+    }
+
+    #[test]
+    fn verdict_claims_with_a_nul_fall_back_to_json_without_absent_members() {
+        let claims = claims_from(
+            r#"{"iss":"https://auth.example","sub":"usr_\u0000","aud":["api","web"],"exp":2000,
+                "roles":["admin"],"amr":["pwd"]}"#,
+        );
+        let json = verdict(Ok(claims));
         assert!(json.starts_with('{'));
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["sub"], "usr_\u{0}");
         assert_eq!(value["aud"], serde_json::json!(["api", "web"]));
-        assert_eq!(value["exp"], 2_000);
         assert!(value.get("nbf").is_none() && value.get("sid").is_none());
         assert_eq!(value["perms"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn verify_bytes_that_are_not_utf8_are_a_malformed_token() {
+        let mut keys = WasmKeyRing::new();
+        keys.add_hs256("k1", vec![7; 32]).unwrap();
+        let verifier = WasmVerifier::new(keys, "iss", "aud", 0, None, false).unwrap();
+        assert_eq!(
+            verifier.verify(b"a.\xff.c", 1.0),
+            "token_malformed malformed token"
+        );
     }
 
     #[test]
@@ -164,12 +238,12 @@ mod tests {
         keys.add_hs256("k1", vec![7; 32]).unwrap();
         let verifier = WasmVerifier::new(keys, "iss", "aud", 0, None, false).unwrap();
         for now in [f64::NAN, -1.0, 0.5] {
-            let answer = verifier.verify("a.b.c", now);
+            let answer = verifier.verify(b"a.b.c", now);
             assert!(answer.starts_with("config_invalid "), "{answer}");
         }
         assert!(
             verifier
-                .verify("a.b.c", 0.0)
+                .verify(b"a.b.c", 0.0)
                 .starts_with("token_malformed ")
         );
     }

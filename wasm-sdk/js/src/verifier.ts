@@ -121,8 +121,22 @@ export interface CheckedPolicy {
 
 const DEFAULT_LEEWAY = 30;
 const MAX_LEEWAY = 60;
-/** The first character of a claims answer; an error answer starts with its code. */
+/** The first character of a claims answer in JSON; an error answer starts with its code. */
 const OPEN_BRACE = 0x7b;
+/** The first character of a claims answer in the compact form (`wasm-sdk/src/compact.rs`). */
+const COMPACT = 0x01;
+/** The codes of a compact answer's slots: absent, one value, or `LIST + n` items. */
+const ABSENT = 1;
+const SCALAR = 2;
+const LIST = 3;
+/**
+ * The core refuses tokens over 8 KiB, so a reused buffer of three bytes per UTF-16 unit (the
+ * most `encodeInto` writes) holds every token it could accept; a longer one is encoded apart
+ * and refused by the core with its usual code.
+ */
+const MAX_TOKEN_UNITS = 8 * 1024;
+const encoder = new TextEncoder();
+let tokenBuffer: Uint8Array | undefined;
 
 /** Checks the options every verifier shares, naming the one refused. @internal */
 export function checkPolicy(options: Policy): CheckedPolicy {
@@ -214,17 +228,62 @@ export class Verifier {
     if (typeof token !== "string") {
       throw new PortcullisError("token_malformed", "the token must be a string");
     }
+    const bytes = utf8(token);
     const answer =
       this.#revocations === undefined
-        ? this.#inner.verify(token, now)
-        : this.#inner.verifyUnrevoked(token, now, this.#revocations);
-    if (answer.charCodeAt(0) === OPEN_BRACE) {
+        ? this.#inner.verify(bytes, now)
+        : this.#inner.verifyUnrevoked(bytes, now, this.#revocations);
+    const first = answer.charCodeAt(0);
+    if (first === COMPACT) {
+      return compactClaims(answer);
+    }
+    if (first === OPEN_BRACE) {
       return JSON.parse(answer) as Claims;
     }
     const space = answer.indexOf(" ");
     // The core answers `<code> <message>` with one of its stable token codes.
     throw new PortcullisError(answer.slice(0, space) as TokenErrorCode, answer.slice(space + 1));
   }
+}
+
+/**
+ * The UTF-8 bytes of `token`, written by the engine's native encoder into a buffer reused from
+ * call to call (the wasm glue copies them into wasm memory at once). Lone surrogates become
+ * U+FFFD, as the glue's own string passing does.
+ */
+function utf8(token: string): Uint8Array {
+  if (token.length > MAX_TOKEN_UNITS) {
+    return encoder.encode(token);
+  }
+  tokenBuffer ??= new Uint8Array(3 * MAX_TOKEN_UNITS);
+  return tokenBuffer.subarray(0, encoder.encodeInto(token, tokenBuffer).written);
+}
+
+/**
+ * The claims of a compact answer: U+0001 and one code per member slot, then the values, each
+ * after a NUL. The slots and their order are those of `SLOTS` in `wasm-sdk/src/compact.rs`
+ * (the core's order); members are added in that order, as `JSON.parse` would add them.
+ */
+function compactClaims(answer: string): Claims {
+  const part = answer.split("\0");
+  const head = part[0] as string;
+  let at = 1;
+  const string = (): string => part[at++] as string;
+  const number = (): number => Number(part[at++]);
+  const list = (code: number): string[] => part.slice(at, (at += code - LIST));
+  const claims: Record<string, unknown> = { iss: string(), sub: string() };
+  const aud = head.charCodeAt(3);
+  claims["aud"] = aud === SCALAR ? string() : list(aud);
+  claims["exp"] = number();
+  if (head.charCodeAt(5) !== ABSENT) claims["nbf"] = number();
+  if (head.charCodeAt(6) !== ABSENT) claims["iat"] = number();
+  if (head.charCodeAt(7) !== ABSENT) claims["jti"] = string();
+  if (head.charCodeAt(8) !== ABSENT) claims["tid"] = string();
+  if (head.charCodeAt(9) !== ABSENT) claims["sid"] = string();
+  claims["roles"] = list(head.charCodeAt(10));
+  claims["perms"] = list(head.charCodeAt(11));
+  claims["amr"] = list(head.charCodeAt(12));
+  return claims as unknown as Claims;
 }
 
 /** The wasm key ring of `keys`, refusing an empty source. */
