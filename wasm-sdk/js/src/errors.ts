@@ -25,9 +25,16 @@ export type TokenErrorCode =
  * - `response_invalid`: a JWKS or revocation-feed response was not of the expected shape.
  * - `revocation_invalid`: revocation entries not of the feed's shape; none was applied.
  * - `not_initialized`: the web entry was used before `init()` or `initSync()`.
+ * - `wasm_load_failed`: `init()` or `initSync()` could not load the WebAssembly module (not
+ *   found, not fetchable, or not a valid module).
  */
 export type SdkErrorCode =
-  "config_invalid" | "fetch_failed" | "response_invalid" | "revocation_invalid" | "not_initialized";
+  | "config_invalid"
+  | "fetch_failed"
+  | "response_invalid"
+  | "revocation_invalid"
+  | "not_initialized"
+  | "wasm_load_failed";
 
 /** Every code a {@link PortcullisError} can carry. */
 export type PortcullisErrorCode = TokenErrorCode | SdkErrorCode;
@@ -41,10 +48,28 @@ export interface PortcullisErrorOptions {
 }
 
 /**
+ * The brand every {@link PortcullisError} carries. It is registered (`Symbol.for`), so the
+ * ES module and CommonJS copies of the package, which each define their own class, recognise
+ * each other's errors.
+ */
+const BRAND: unique symbol = Symbol.for("portcullis.error") as never;
+
+/**
  * The one error type the SDK throws. Branch on `code`, which is stable; the message is for
  * people and may change.
+ *
+ * `error instanceof PortcullisError` holds for errors of any copy of the package (its ES module
+ * and its CommonJS build, loaded side by side), since it checks a brand, not the prototype.
  */
 export class PortcullisError extends Error {
+  /** Whether `value` is a PortcullisError of any copy of the package; subclasses as usual. */
+  static override [Symbol.hasInstance](value: unknown): value is PortcullisError {
+    if (this !== PortcullisError) {
+      return Function.prototype[Symbol.hasInstance].call(this, value);
+    }
+    return typeof value === "object" && value !== null && BRAND in value;
+  }
+
   /** The stable machine code. */
   readonly code: PortcullisErrorCode;
   /** The HTTP status, for a `fetch_failed` error that got a response. */
@@ -54,6 +79,7 @@ export class PortcullisError extends Error {
     super(message, "cause" in options ? { cause: options.cause } : undefined);
     this.code = code;
     this.status = options.status;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 
   override get name(): string {

@@ -30,35 +30,81 @@ export function checkedFetch(fetch: Fetch | undefined, option: string): Fetch {
   return chosen as Fetch;
 }
 
-/** `GET url` as JSON, with the SDK's error codes. `what` names the resource in messages. */
+/**
+ * `GET url` as JSON, with the SDK's error codes. `what` names the resource in messages.
+ *
+ * The timeout is enforced here, around the request and the reading of the body, so it holds
+ * for an injected `fetch` that ignores the signal and for a body that stalls: both are
+ * `fetch_failed`, like every timeout.
+ */
 export async function getJson(
   fetch: Fetch,
   url: string,
   timeoutMs: number,
   what: string,
 ): Promise<unknown> {
+  const controller = new AbortController();
+  const request = `${what}: GET ${url}`;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new PortcullisError(
+        "fetch_failed",
+        `${request} timed out after ${timeoutMs / 1000} s`,
+      );
+      reject(error);
+      controller.abort(error);
+    }, timeoutMs);
+  });
   const init: FetchInit = {
     method: "GET",
     headers: { accept: "application/json" },
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: controller.signal,
   };
-  let response: FetchResponse;
   try {
-    response = await fetch(url, init);
-  } catch (cause) {
-    throw new PortcullisError("fetch_failed", `${what}: GET ${url} failed`, { cause });
+    let response: unknown;
+    try {
+      response = await Promise.race([fetch(url, init), timedOut]);
+    } catch (cause) {
+      throw cause instanceof PortcullisError
+        ? cause
+        : new PortcullisError("fetch_failed", `${request} failed`, { cause });
+    }
+    const checked = checkedResponse(response, request);
+    if (!checked.ok) {
+      const status = checked.status;
+      throw new PortcullisError("fetch_failed", `${request} answered ${status}`, { status });
+    }
+    try {
+      return await Promise.race([checked.json(), timedOut]);
+    } catch (cause) {
+      throw cause instanceof PortcullisError
+        ? cause
+        : new PortcullisError("response_invalid", `${request} sent no JSON`, { cause });
+    }
+  } finally {
+    clearTimeout(timer);
   }
-  if (!response.ok) {
-    const status = response.status;
-    throw new PortcullisError("fetch_failed", `${what}: GET ${url} answered ${status}`, {
-      status,
-    });
+}
+
+/** `response` if it has what the SDK reads of one; a `fetch` that answers otherwise is a bug. */
+function checkedResponse(response: unknown, request: string): FetchResponse {
+  if (
+    typeof response !== "object" ||
+    response === null ||
+    !("ok" in response) ||
+    typeof response.ok !== "boolean" ||
+    !("status" in response) ||
+    typeof response.status !== "number" ||
+    !("json" in response) ||
+    typeof response.json !== "function"
+  ) {
+    throw new PortcullisError(
+      "config_invalid",
+      `fetch: resolved to ${response === null ? "null" : typeof response}, not a response with ok, status and json() (${request})`,
+    );
   }
-  try {
-    return await response.json();
-  } catch (cause) {
-    throw new PortcullisError("response_invalid", `${what}: GET ${url} sent no JSON`, { cause });
-  }
+  return response as FetchResponse;
 }
 
 /** Whether `value` is a plain JSON object (not null, not an array). */

@@ -4,7 +4,7 @@ import { checkedFetch, getJson, isObject } from "./http.js";
 import type { Fetch } from "./http.js";
 import { checkedClock, seconds } from "./time.js";
 import type { Clock } from "./time.js";
-import { Verifier, checkPolicy } from "./verifier.js";
+import { Verifier, checkPolicy, verificationJwks } from "./verifier.js";
 import type { Claims, Hs256Key, JwksDocument, Policy, VerifyOptions } from "./verifier.js";
 
 /** The options of a {@link JwksCache}. */
@@ -17,11 +17,20 @@ export interface JwksCacheOptions {
    */
   readonly maxAge?: number;
   /**
-   * The fewest seconds between two fetches asked for by {@link JwksCache.refresh} (a token
-   * naming an unknown `kid`), so a flood of tokens with made-up `kid`s cannot turn into a
-   * flood of requests. Default 30.
+   * The fewest seconds between the starts of two fetches, whatever asks for them: an expired
+   * document ({@link JwksCache.get}) or a token naming an unknown `kid`
+   * ({@link JwksCache.refresh}). A flood of tokens with made-up `kid`s, or of requests while
+   * the issuer is down, cannot turn into a flood of fetches. Default 30.
    */
   readonly minRefreshInterval?: number;
+  /**
+   * Seconds past `maxAge` during which the last good document is still used while fetching a
+   * new one fails (stale-while-error), so tokens signed with known keys keep verifying through
+   * an outage of the JWKS endpoint. After `maxAge + maxStale` without a successful fetch,
+   * `get` fails with the fetch's error. 0 turns this off. Default 86 400 (one day); at most
+   * 604 800 (a week).
+   */
+  readonly maxStale?: number;
   /** The `fetch` to use. Default: the global one. */
   readonly fetch?: Fetch;
   /** Seconds before one request is abandoned (`fetch_failed`). Default 10. */
@@ -34,15 +43,20 @@ const DEFAULT_MAX_AGE = 300;
 const DEFAULT_MIN_REFRESH_INTERVAL = 30;
 const DEFAULT_TIMEOUT = 10;
 const DAY = 86_400;
+const DEFAULT_MAX_STALE = DAY;
+const MAX_STALE = 7 * DAY;
 
 /**
  * The issuer's public keys, fetched from its JWKS URL and kept for `maxAge` seconds. A
  * document is only kept once the core accepts every key in it: a bad response never
- * replaces a good document.
+ * replaces a good document. While fetching fails, the last good document is still served for
+ * `maxStale` seconds past `maxAge`. Fetches start at least `minRefreshInterval` seconds apart,
+ * and concurrent callers share the one in flight.
  */
 export class JwksCache {
   readonly #url: string;
   readonly #maxAgeMs: number;
+  readonly #maxStaleMs: number;
   readonly #minRefreshMs: number;
   readonly #fetch: Fetch;
   readonly #timeoutMs: number;
@@ -50,6 +64,7 @@ export class JwksCache {
   #document: JwksDocument | undefined;
   #fetchedAt = Number.NEGATIVE_INFINITY;
   #attemptedAt = Number.NEGATIVE_INFINITY;
+  #failure: PortcullisError | undefined;
   #loading: Promise<JwksDocument> | undefined;
 
   /** @throws {PortcullisError} `config_invalid` naming the refused option. */
@@ -64,6 +79,8 @@ export class JwksCache {
     }
     const range = { min: 0, max: DAY };
     this.#maxAgeMs = 1000 * seconds(options.maxAge, DEFAULT_MAX_AGE, "maxAge", range);
+    this.#maxStaleMs =
+      1000 * seconds(options.maxStale, DEFAULT_MAX_STALE, "maxStale", { min: 0, max: MAX_STALE });
     this.#minRefreshMs =
       1000 *
       seconds(
@@ -83,16 +100,27 @@ export class JwksCache {
   }
 
   /**
-   * The current document, fetched first when there is none yet or it is older than
-   * `maxAge`.
+   * The current document: the cached one while younger than `maxAge`, else a newly fetched
+   * one. When that fetch fails, or a fetch started less than `minRefreshInterval` ago, the
+   * cached document is used while younger than `maxAge + maxStale`.
    *
-   * @throws {PortcullisError} `fetch_failed` or `response_invalid` when a needed fetch fails.
+   * @throws {PortcullisError} `fetch_failed` or `response_invalid` when there is no usable
+   *   document and fetching one failed (now, or less than `minRefreshInterval` ago).
    */
   async get(): Promise<JwksDocument> {
-    if (this.#document !== undefined && this.#clock() - this.#fetchedAt < this.#maxAgeMs) {
-      return this.#document;
+    const now = this.#clock();
+    const document = this.#document;
+    if (document !== undefined && now - this.#fetchedAt < this.#maxAgeMs) {
+      return document;
     }
-    return this.#load();
+    if (this.#loading === undefined && !this.#mayFetch(now)) {
+      return this.#stale(now, this.#failure);
+    }
+    try {
+      return await this.#load();
+    } catch (error) {
+      return this.#stale(this.#clock(), error);
+    }
   }
 
   /**
@@ -100,22 +128,61 @@ export class JwksCache {
    * resolves to whether it fetched. Call it when a token names a `kid` the document lacks:
    * the issuer may have rotated its keys.
    *
-   * @throws {PortcullisError} `fetch_failed` or `response_invalid`.
+   * @throws {PortcullisError} `fetch_failed` or `response_invalid`; the cached document stays.
    */
   async refresh(): Promise<boolean> {
-    if (this.#loading === undefined && this.#clock() - this.#attemptedAt < this.#minRefreshMs) {
+    if (this.#loading === undefined && !this.#mayFetch(this.#clock())) {
       return false;
     }
     await this.#load();
     return true;
   }
 
+  /** Whether a new fetch may start at `now`: none started within `minRefreshInterval`. */
+  #mayFetch(now: number): boolean {
+    return now - this.#attemptedAt >= this.#minRefreshMs;
+  }
+
+  /**
+   * The cached document when no fetch may replace it: always after a successful last fetch
+   * (`error` undefined), else while within `maxStale` past `maxAge` at `now`; else `error`.
+   */
+  #stale(now: number, error: unknown): JwksDocument {
+    const document = this.#document;
+    const age = now - this.#fetchedAt;
+    if (
+      document !== undefined &&
+      (error === undefined || age < this.#maxAgeMs + this.#maxStaleMs)
+    ) {
+      return document;
+    }
+    if (error instanceof PortcullisError) {
+      throw error;
+    }
+    // Only reachable when nothing was fetched yet and no fetch may start: never, as the
+    // first fetch always may; kept so a failure is never a silent `undefined`.
+    throw new PortcullisError("fetch_failed", `jwks: no document from ${this.#url}`, {
+      cause: error,
+    });
+  }
+
   #load(): Promise<JwksDocument> {
     if (this.#loading === undefined) {
       this.#attemptedAt = this.#clock();
-      this.#loading = this.#fetchDocument().finally(() => {
-        this.#loading = undefined;
-      });
+      this.#loading = this.#fetchDocument()
+        .then(
+          (document) => {
+            this.#failure = undefined;
+            return document;
+          },
+          (error: unknown) => {
+            this.#failure = error instanceof PortcullisError ? error : undefined;
+            throw error;
+          },
+        )
+        .finally(() => {
+          this.#loading = undefined;
+        });
     }
     return this.#loading;
   }
@@ -125,15 +192,21 @@ export class JwksCache {
     if (!isObject(body) || !Array.isArray(body["keys"])) {
       throw new PortcullisError("response_invalid", `jwks: ${this.#url} has no "keys" array`);
     }
+    let text: string;
+    try {
+      text = verificationJwks(body);
+    } catch (cause) {
+      throw new PortcullisError("response_invalid", `jwks: ${messageOf(cause)}`, { cause });
+    }
     const ring = new (backend().WasmKeyRing)();
     try {
-      ring.addJwks(JSON.stringify(body));
+      ring.addJwks(text);
     } catch (cause) {
       throw new PortcullisError("response_invalid", `jwks: ${messageOf(cause)}`, { cause });
     } finally {
       ring.free();
     }
-    const document = body as unknown as JwksDocument;
+    const document = JSON.parse(text) as JwksDocument;
     this.#document = document;
     this.#fetchedAt = this.#clock();
     return document;
@@ -167,6 +240,9 @@ export class JwksVerifier {
     const { jwks, hs256 = [], ...policy } = options;
     if (!(jwks instanceof JwksCache)) {
       throw configError("jwks", "required: a JwksCache");
+    }
+    if (!Array.isArray(hs256)) {
+      throw configError("hs256", "must be an array of { kid, secret }");
     }
     if (hs256.length > 0) {
       // Refuse bad secrets now rather than at the first token.

@@ -49,9 +49,14 @@ const sets = new WeakMap<RevocationList, WasmRevocationList>();
  * should have held a {@link RevocationList}. @internal
  */
 export function revocationSet(list: RevocationList, option = "list"): WasmRevocationList {
-  const set = sets.get(list);
+  const set = typeof list === "object" && list !== null ? sets.get(list) : undefined;
   if (set === undefined) {
-    throw configError(option, "must be a RevocationList");
+    // A RevocationList of the package's other copy (its CommonJS build next to its ES module)
+    // holds a set of that copy's backend, which this copy must not hand to its own.
+    throw configError(
+      option,
+      "must be a RevocationList from the same copy of the SDK (ES module and CommonJS copies do not mix)",
+    );
   }
   return set;
 }
@@ -65,7 +70,11 @@ export function revocationSet(list: RevocationList, option = "list"): WasmRevoca
 export class RevocationList {
   readonly #clock: Clock;
 
+  /** @throws {PortcullisError} `config_invalid` naming the refused option. */
   constructor(options: RevocationListOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw configError("options", "must be an object, { clock } or {}");
+    }
     this.#clock = checkedClock(options.clock, "clock");
     sets.set(this, new (backend().WasmRevocationList)());
   }
@@ -262,6 +271,12 @@ export class RevocationFeed {
         url.searchParams.set("limit", String(this.#limit));
       }
       const page = checkPage(await getJson(this.#fetch, url.href, this.#timeoutMs, "feed"));
+      if (this.#cursor !== undefined && BigInt(page.next_cursor) < BigInt(this.#cursor)) {
+        throw new PortcullisError(
+          "response_invalid",
+          `feed: next_cursor ${page.next_cursor} is before the cursor asked for, ${this.#cursor}`,
+        );
+      }
       try {
         applied += this.#list.apply(page.entries);
       } catch (cause) {

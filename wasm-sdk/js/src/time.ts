@@ -18,9 +18,19 @@ export function millis(at: Instant, option: string): number {
   return ms;
 }
 
-/** `at` in whole unix seconds, the unit of `exp`, `nbf` and `iat`. */
+/** The latest time the core takes, in unix seconds: 2^53 − 1, the largest exact integer. */
+const MAX_UNIX_SECONDS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * `at` in whole unix seconds, the unit of `exp`, `nbf` and `iat`: refused unless from 0 to
+ * 2^53 − 1 seconds, the times the core takes, so no time is silently ignored.
+ */
 export function unixSeconds(at: Instant, option: string): number {
-  return Math.floor(millis(at, option) / 1000);
+  const unix = Math.floor(millis(at, option) / 1000);
+  if (unix > MAX_UNIX_SECONDS) {
+    throw configError(option, `must be at most 2^53 - 1 seconds since 1970, got ${String(at)}`);
+  }
+  return unix;
 }
 
 /** `clock`, or `Date.now` when none is given, refused unless a function. */

@@ -1,6 +1,7 @@
 import { backend } from "./backend.js";
 import { PortcullisError, configError, messageOf } from "./errors.js";
-import type { TokenErrorCode } from "./errors.js";
+import type { PortcullisErrorCode, TokenErrorCode } from "./errors.js";
+import { isObject } from "./http.js";
 import { revocationSet } from "./revocations.js";
 import type { RevocationList } from "./revocations.js";
 import { checkedClock, unixSeconds } from "./time.js";
@@ -130,11 +131,21 @@ const ABSENT = 1;
 const SCALAR = 2;
 const LIST = 3;
 /**
- * The core refuses tokens over 8 KiB, so a reused buffer of three bytes per UTF-16 unit (the
- * most `encodeInto` writes) holds every token it could accept; a longer one is encoded apart
- * and refused by the core with its usual code.
+ * The core refuses tokens over 8 KiB (`MAX_TOKEN_LEN`, `TokenError::TooLarge`), so a reused
+ * buffer of three bytes per UTF-16 unit (the most `encodeInto` writes) holds every token it
+ * could accept. A token of more UTF-16 units has more UTF-8 bytes, so it is refused here, with
+ * the core's code and message, before it is copied anywhere.
  */
 const MAX_TOKEN_UNITS = 8 * 1024;
+/** The core's code and message for a token over its limit (`TokenError::TooLarge`). */
+const TOO_LARGE = ["token_malformed", "token too large"] as const;
+/**
+ * The longest HS256 secret taken, in bytes: far more than HMAC-SHA256 can use (a longer key is
+ * hashed down to 32 bytes), and a bound on what is copied into wasm memory.
+ */
+export const MAX_SECRET_BYTES = 1024;
+/** The longest JWKS document taken, in characters of JSON text (hundreds of Ed25519 keys). */
+export const MAX_JWKS_CHARS = 64 * 1024;
 const encoder = new TextEncoder();
 let tokenBuffer: Uint8Array | undefined;
 
@@ -228,6 +239,9 @@ export class Verifier {
     if (typeof token !== "string") {
       throw new PortcullisError("token_malformed", "the token must be a string");
     }
+    if (token.length > MAX_TOKEN_UNITS) {
+      throw new PortcullisError(...TOO_LARGE);
+    }
     const bytes = utf8(token);
     const answer =
       this.#revocations === undefined
@@ -241,8 +255,10 @@ export class Verifier {
       return JSON.parse(answer) as Claims;
     }
     const space = answer.indexOf(" ");
-    // The core answers `<code> <message>` with one of its stable token codes.
-    throw new PortcullisError(answer.slice(0, space) as TokenErrorCode, answer.slice(space + 1));
+    // The core answers `<code> <message>` with one of its stable token codes (or, for a time
+    // the checks above let through, which they do not, `config_invalid`).
+    const code = answer.slice(0, space) as TokenErrorCode | "config_invalid";
+    throw new PortcullisError(code satisfies PortcullisErrorCode, answer.slice(space + 1));
   }
 }
 
@@ -252,9 +268,6 @@ export class Verifier {
  * U+FFFD, as the glue's own string passing does.
  */
 function utf8(token: string): Uint8Array {
-  if (token.length > MAX_TOKEN_UNITS) {
-    return encoder.encode(token);
-  }
   tokenBuffer ??= new Uint8Array(3 * MAX_TOKEN_UNITS);
   return tokenBuffer.subarray(0, encoder.encodeInto(token, tokenBuffer).written);
 }
@@ -301,6 +314,9 @@ function keyRing(keys: KeySource | undefined) {
     if (typeof key?.kid !== "string" || !(key.secret instanceof Uint8Array)) {
       throw configError(option, "must be { kid: string, secret: Uint8Array }");
     }
+    if (key.secret.length > MAX_SECRET_BYTES) {
+      throw configError(`${option}.secret`, `must be at most ${MAX_SECRET_BYTES} bytes`);
+    }
     try {
       ring.addHs256(key.kid, key.secret);
     } catch (thrown) {
@@ -310,9 +326,9 @@ function keyRing(keys: KeySource | undefined) {
   if (jwks !== undefined) {
     let text: string;
     try {
-      text = typeof jwks === "string" ? jwks : JSON.stringify(jwks);
+      text = verificationJwks(jwks);
     } catch (thrown) {
-      throw configError("keys.jwks", "cannot be written as JSON", thrown);
+      throw configError("keys.jwks", messageOf(thrown), thrown);
     }
     try {
       ring.addJwks(text);
@@ -324,4 +340,50 @@ function keyRing(keys: KeySource | undefined) {
     throw configError("keys", "no key given: a verifier needs at least one key");
   }
   return ring;
+}
+
+/**
+ * The JSON text of `jwks` for the core, without the keys that are not for verifying
+ * signatures: a `use` other than `"sig"`, or `key_ops` without `"verify"` (RFC 7517 4.2, 4.3),
+ * e.g. encryption keys published in the same document. A key with private material (`d`) is
+ * kept, so the core refuses the whole document. Anything that is not a JWKS object is passed
+ * on for the core to refuse with its own message.
+ *
+ * @throws {Error} for a document over {@link MAX_JWKS_CHARS} characters or not writable as
+ *   JSON. @internal
+ */
+export function verificationJwks(jwks: JwksDocument | string | unknown): string {
+  const text = typeof jwks === "string" ? jwks : JSON.stringify(jwks);
+  if (typeof text !== "string") {
+    throw new Error("must be a JWKS document or its JSON text");
+  }
+  if (text.length > MAX_JWKS_CHARS) {
+    throw new Error(`the document is over ${MAX_JWKS_CHARS} characters of JSON`);
+  }
+  let document: unknown = jwks;
+  if (typeof jwks === "string") {
+    try {
+      document = JSON.parse(jwks);
+    } catch {
+      return text;
+    }
+  }
+  if (!isObject(document) || !Array.isArray(document["keys"])) {
+    return text;
+  }
+  const keys: unknown[] = document["keys"];
+  const kept = keys.filter(forVerifying);
+  return kept.length === keys.length ? text : JSON.stringify({ ...document, keys: kept });
+}
+
+/** Whether a JWK may verify signatures by its `use` and `key_ops` (absent: any use). */
+function forVerifying(jwk: unknown): boolean {
+  if (!isObject(jwk) || "d" in jwk) {
+    return true;
+  }
+  const use = jwk["use"];
+  const ops = jwk["key_ops"];
+  const sig = use === undefined || use === "sig";
+  const verify = ops === undefined || (Array.isArray(ops) && ops.includes("verify"));
+  return sig && verify;
 }

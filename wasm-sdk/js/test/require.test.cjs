@@ -52,7 +52,50 @@ test("require() and import expose the same API", async () => {
     "hasAll",
     "hasAny",
     "hasPermission",
+    "init",
+    "initSync",
   ]);
+});
+
+test("init() and initSync() do nothing, so code written for the web entry runs", async () => {
+  await sdk.init();
+  await sdk.init("https://cdn.example/portcullis.wasm");
+  sdk.initSync(new Uint8Array(8));
+  const esm = await import("@portcullis/sdk");
+  await esm.init();
+  esm.initSync(new Uint8Array(8));
+  assert.ok(verifier.verify(token({ iss: ISSUER, sub: "usr_1", aud: "api", exp: NOW + 60 })));
+});
+
+test("instanceof PortcullisError holds across the CommonJS and ES module copies", async () => {
+  const esm = await import("@portcullis/sdk");
+  assert.notEqual(esm.PortcullisError, sdk.PortcullisError, "two copies of the class");
+  const fromCjs = new sdk.PortcullisError("token_expired", "x");
+  const fromEsm = new esm.PortcullisError("token_expired", "x");
+  assert.ok(fromCjs instanceof esm.PortcullisError);
+  assert.ok(fromEsm instanceof sdk.PortcullisError);
+  assert.ok(fromEsm instanceof Error);
+  assert.ok(!(new Error("x") instanceof sdk.PortcullisError));
+  assert.ok(!({ code: "token_expired" } instanceof esm.PortcullisError));
+  class Special extends sdk.PortcullisError {}
+  assert.ok(new Special("token_expired", "x") instanceof sdk.PortcullisError);
+  assert.ok(!(fromCjs instanceof Special), "subclasses keep the prototype check");
+});
+
+test("a RevocationList of the other copy is refused with config_invalid, not misused", async () => {
+  const esm = await import("@portcullis/sdk");
+  const options = {
+    issuer: ISSUER,
+    audience: "api",
+    keys: { hs256: [{ kid: "hs-1", secret: new Uint8Array(SECRET) }] },
+  };
+  assert.throws(
+    () => new sdk.Verifier({ ...options, revocations: new esm.RevocationList() }),
+    (error) =>
+      error instanceof sdk.PortcullisError &&
+      error.code === "config_invalid" &&
+      /same copy/.test(error.message),
+  );
 });
 
 test("the CommonJS build loads the nodejs wasm glue, not the ES module one", () => {

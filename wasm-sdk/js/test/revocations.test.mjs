@@ -100,6 +100,19 @@ describe("RevocationList", () => {
     assert.equal(list.cursor, undefined);
   });
 
+  test("options and times are checked: config_invalid, never a TypeError or a no-op", () => {
+    for (const options of [null, 5, "x"]) {
+      assertRefused(() => new RevocationList(options), "config_invalid", /^options/);
+    }
+    const list = new RevocationList();
+    list.apply([entry("1", "jti", "j")]);
+    for (const now of [1e300, -1, Number.NaN, new Date("x")]) {
+      assertRefused(() => list.prune(now), "config_invalid", /^now:/);
+    }
+    assertRefused(() => new RevocationList({ clock: () => 1e300 }).prune(), "config_invalid");
+    assert.equal(list.size, 1);
+  });
+
   test("prune keeps entries 60 s past expires_at, by the clock or a given time", () => {
     let now = NOW_MS;
     const list = new RevocationList({ clock: () => now });
@@ -210,6 +223,21 @@ describe("RevocationFeed against a local issuer", () => {
       await assertRejected(feedFor(list).poll(), "response_invalid");
     }
     assert.equal(list.size, 0);
+  });
+
+  test("a next_cursor before the cursor asked for is refused; the cursor stays", async () => {
+    const list = new RevocationList();
+    list.apply([entry("50", "jti", "seed")]);
+    const feed = feedFor(list);
+    issuer.feed.body = JSON.stringify({
+      entries: [entry("7", "jti", "old")],
+      next_cursor: "7",
+      has_more: false,
+    });
+    await assertRejected(feed.poll(), "response_invalid", /next_cursor 7 is before/);
+    assert.equal(feed.cursor, "50");
+    assert.equal(list.size, 1, "the page was not applied");
+    assert.deepEqual(issuer.feed.requests, ["/v1/revocations?since=50"]);
   });
 
   test("has_more without a new cursor stops instead of looping", async () => {

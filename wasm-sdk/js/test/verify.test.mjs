@@ -227,8 +227,9 @@ describe("the clock", () => {
   });
 
   test("a time that is not one is refused", () => {
-    for (const now of [Number.NaN, -1, Number.POSITIVE_INFINITY, new Date("x"), "2026"]) {
-      assertRefused(() => verifier().verify(hs256(), { now }), "config_invalid", /^now/);
+    const late = [1e300, (Number.MAX_SAFE_INTEGER + 1) * 1000];
+    for (const now of [Number.NaN, -1, Number.POSITIVE_INFINITY, new Date("x"), "2026", ...late]) {
+      assertRefused(() => verifier().verify(hs256(), { now }), "config_invalid", /^now:/);
     }
     assertRefused(() => verifier({ clock: () => Number.NaN }).verify(hs256()), "config_invalid");
   });
@@ -284,4 +285,58 @@ describe("a verifier that would weaken validation cannot be built", () => {
       assertRefused(() => new Verifier(options), "config_invalid", message);
     });
   }
+});
+
+describe("sizes are checked before anything is copied into wasm memory", () => {
+  test("a token over the core's 8 KiB gets the core's verdict without being encoded", () => {
+    const encode = TextEncoder.prototype.encode;
+    const encodeInto = TextEncoder.prototype.encodeInto;
+    let encoded = 0;
+    TextEncoder.prototype.encode = function (...args) {
+      encoded += 1;
+      return encode.apply(this, args);
+    };
+    TextEncoder.prototype.encodeInto = function (text, ...rest) {
+      if (text.length > 8 * 1024) encoded += 1;
+      return encodeInto.call(this, text, ...rest);
+    };
+    try {
+      const token = hs256(claims({ padding: "x".repeat(9000) }));
+      assertRefused(() => verifier().verify(token), "token_malformed", /^token too large$/);
+      assertRefused(() => verifier().verify("a".repeat(50_000_000)), "token_malformed");
+      assert.equal(encoded, 0);
+    } finally {
+      TextEncoder.prototype.encode = encode;
+      TextEncoder.prototype.encodeInto = encodeInto;
+    }
+    // Within 8 Ki UTF-16 units but over 8 KiB of UTF-8: the core's own check, same verdict.
+    assertRefused(() => verifier().verify("é".repeat(8 * 1024)), "token_malformed", /too large/);
+  });
+
+  test("an HS256 secret over 1 KiB is config_invalid", () => {
+    const keys = { hs256: [{ kid: HS_KID, secret: new Uint8Array(1025).fill(7) }] };
+    assertRefused(() => verifier({ keys }), "config_invalid", /^keys\.hs256\[0\]\.secret/);
+    const fits = { hs256: [{ kid: HS_KID, secret: new Uint8Array(1024).fill(7) }] };
+    assert.deepEqual(verifier({ keys: fits }).kids, [HS_KID]);
+  });
+
+  test("a JWKS document over 64 Ki characters is config_invalid", () => {
+    const jwks = { keys: [ED.jwk], padding: "x".repeat(64 * 1024) };
+    assertRefused(() => verifier({ keys: { jwks } }), "config_invalid", /^keys\.jwks/);
+    assertRefused(
+      () => verifier({ keys: { jwks: JSON.stringify(jwks) } }),
+      "config_invalid",
+      /^keys\.jwks/,
+    );
+  });
+
+  test("JWKS keys not for verifying are skipped, given parsed or as text", () => {
+    const enc = edKey("ed-enc");
+    const jwks = { keys: [ED.jwk, { ...enc.jwk, use: "enc" }] };
+    for (const given of [jwks, JSON.stringify(jwks)]) {
+      const only = verifier({ keys: { jwks: given } });
+      assert.deepEqual(only.kids, ["ed-1"]);
+      assert.ok(only.verify(eddsa()));
+    }
+  });
 });

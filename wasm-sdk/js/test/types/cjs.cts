@@ -8,4 +8,6 @@ const verifier: sdk.Verifier = new sdk.Verifier({
 });
 const claims: sdk.Claims = verifier.verify("token");
 const code: sdk.PortcullisErrorCode = "config_invalid";
-void [claims, code];
+sdk.initSync(new Uint8Array(8));
+const ready: Promise<void> = sdk.init();
+void [claims, code, ready];

@@ -9,6 +9,8 @@ import {
   Verifier,
   hasAll,
   hasPermission,
+  init,
+  initSync,
 } from "@portcullis/sdk";
 import type { Claims, PortcullisErrorCode, RevocationEntry, TokenErrorCode } from "@portcullis/sdk";
 
@@ -44,8 +46,18 @@ new Verifier({ issuer: "i", audience: "a", keys: { hs256: [{ kid: "k1", secret: 
 // @ts-expect-error there is no algorithm option: keys own their algorithm
 new Verifier({ issuer: "i", audience: "a", keys: {}, algorithms: ["HS256"] });
 
+// The Node entry's init() and initSync() take what the web entry's take, and do nothing.
+await init();
+await init(new URL("https://cdn.example/portcullis.wasm"));
+initSync(new Uint8Array(8));
+// @ts-expect-error initSync needs a source, as in the web entry
+initSync();
+
 const cache = new JwksCache({ url: "https://auth.example/.well-known/jwks.json", fetch });
 const remote = new JwksVerifier({ issuer: "i", audience: "a", jwks: cache });
+new JwksCache({ url: "https://auth.example/.well-known/jwks.json", maxStale: 3600 });
+// @ts-expect-error fetch belongs to the JwksCache, not the JwksVerifier
+new JwksVerifier({ issuer: "i", audience: "a", jwks: cache, fetch });
 const later = remote.verify("token");
 const laterNotAny: IsAny<Awaited<typeof later>> = false;
 
@@ -82,6 +94,8 @@ try {
     // @ts-expect-error codes are a closed set
     const unknown: PortcullisErrorCode = "token_bogus";
     const tokenCode: TokenErrorCode = "token_revoked";
+    const loadCode: PortcullisErrorCode = "wasm_load_failed";
+    void loadCode;
     void [code, codeNotAny, status, unknown, tokenCode];
   }
 }
