@@ -1,4 +1,16 @@
 import { PortcullisError } from "./errors.js";
+import { seconds } from "./time.js";
+
+/** Seconds a request, body included, may take unless the `timeout` option says otherwise. */
+const DEFAULT_TIMEOUT = 10;
+
+/**
+ * The `timeout` option of the fetching helpers, in milliseconds: from 1 ms to 10 minutes,
+ * default 10 s.
+ */
+export function timeoutMs(timeout: number | undefined): number {
+  return 1000 * seconds(timeout, DEFAULT_TIMEOUT, "timeout", { min: 0.001, max: 600 });
+}
 
 /**
  * The part of `fetch` the SDK uses. The global `fetch` of Node ≥ 20, browsers and workers

@@ -1,6 +1,6 @@
 import { backend } from "./backend.js";
 import { PortcullisError, configError, messageOf } from "./errors.js";
-import { checkedFetch, getJson, isObject } from "./http.js";
+import { checkedFetch, getJson, isObject, timeoutMs } from "./http.js";
 import type { Fetch } from "./http.js";
 import { checkedClock, seconds } from "./time.js";
 import type { Clock } from "./time.js";
@@ -41,7 +41,6 @@ export interface JwksCacheOptions {
 
 const DEFAULT_MAX_AGE = 300;
 const DEFAULT_MIN_REFRESH_INTERVAL = 30;
-const DEFAULT_TIMEOUT = 10;
 const DAY = 86_400;
 const DEFAULT_MAX_STALE = DAY;
 const MAX_STALE = 7 * DAY;
@@ -90,12 +89,7 @@ export class JwksCache {
         range,
       );
     this.#fetch = checkedFetch(options.fetch, "fetch");
-    this.#timeoutMs =
-      1000 *
-      seconds(options.timeout, DEFAULT_TIMEOUT, "timeout", {
-        min: 0.001,
-        max: 600,
-      });
+    this.#timeoutMs = timeoutMs(options.timeout);
     this.#clock = checkedClock(options.clock, "clock");
   }
 

@@ -1,6 +1,6 @@
 import { backend } from "./backend.js";
 import { PortcullisError, configError, messageOf } from "./errors.js";
-import { checkedFetch, getJson, isObject } from "./http.js";
+import { checkedFetch, getJson, isObject, timeoutMs } from "./http.js";
 import type { Fetch } from "./http.js";
 import { checkedClock, seconds, unixSeconds } from "./time.js";
 import type { Clock, Instant } from "./time.js";
@@ -149,7 +149,6 @@ export interface PollingOptions {
 }
 
 const MAX_LIMIT = 1000;
-const DEFAULT_TIMEOUT = 10;
 const DEFAULT_INTERVAL = 5;
 const DECIMAL = /^[0-9]+$/;
 
@@ -189,12 +188,7 @@ export class RevocationFeed {
     this.#list = options.list;
     this.#limit = limit;
     this.#fetch = checkedFetch(options.fetch, "fetch");
-    this.#timeoutMs =
-      1000 *
-      seconds(options.timeout, DEFAULT_TIMEOUT, "timeout", {
-        min: 0.001,
-        max: 600,
-      });
+    this.#timeoutMs = timeoutMs(options.timeout);
     this.#clock = checkedClock(options.clock, "clock");
     this.#cursor = options.list.cursor;
   }
