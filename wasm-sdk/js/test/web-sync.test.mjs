@@ -2,7 +2,6 @@
 // initSync() every constructor throws `not_initialized`; after it, the web glue does the work.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -14,21 +13,14 @@ import {
   initSync,
 } from "@portcullis/sdk/web";
 
-const ISSUER = "https://auth.portcullis.test";
-const NOW = 1_767_225_600;
-const SECRET = new TextEncoder().encode("portcullis-test-secret-of-32-by!");
+import { HS_KID, ISSUER, NOW, SECRET, hs256 } from "./tokens.mjs";
+
 const options = {
   issuer: ISSUER,
   audience: "api",
-  keys: { hs256: [{ kid: "hs-1", secret: SECRET }] },
+  keys: { hs256: [{ kid: HS_KID, secret: SECRET }] },
   clock: () => NOW * 1000,
 };
-
-function token(payload) {
-  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const input = `${b64({ alg: "HS256", kid: "hs-1", typ: "at+jwt" })}.${b64(payload)}`;
-  return `${input}.${createHmac("sha256", SECRET).update(input).digest("base64url")}`;
-}
 
 test("not_initialized before initSync, working after it with a compiled module", () => {
   const uninitialized = (error) =>
@@ -40,9 +32,9 @@ test("not_initialized before initSync, working after it with a compiled module",
   const path = fileURLToPath(import.meta.resolve("@portcullis/sdk/portcullis.wasm"));
   initSync(new WebAssembly.Module(readFileSync(path)));
   const verifier = new Verifier(options);
-  const claims = verifier.verify(token({ iss: ISSUER, sub: "usr_1", aud: "api", exp: NOW + 60 }));
+  const claims = verifier.verify(hs256({ iss: ISSUER, sub: "usr_1", aud: "api", exp: NOW + 60 }));
   assert.equal(claims.sub, "usr_1");
-  const expired = token({ iss: ISSUER, sub: "usr_1", aud: "api", exp: NOW - 60 });
+  const expired = hs256({ iss: ISSUER, sub: "usr_1", aud: "api", exp: NOW - 60 });
   assert.throws(
     () => verifier.verify(expired),
     (error) => error.code === "token_expired",
