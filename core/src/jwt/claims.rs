@@ -18,6 +18,8 @@ use serde::ser::{Serialize, SerializeMap as _, Serializer};
 use crate::error::{Claim, TokenError};
 use crate::jwt::strict::{Name, Names, Strict, drain_map, drain_seq, duplicate};
 
+mod plain;
+
 /// Where one string lies in [`Claims::text`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Span {
@@ -636,6 +638,27 @@ impl RawClaims {
     }
 }
 
+/// The claim this crate reads under the member name `name`, if any.
+fn claim_named(name: &[u8]) -> Option<Claim> {
+    // Byte-array patterns compile to a branch tree on length and bytes, with no string
+    // comparison calls: this dispatch runs for every member of every token.
+    Some(match name {
+        [b'i', b's', b's'] => Claim::Iss,
+        [b's', b'u', b'b'] => Claim::Sub,
+        [b'a', b'u', b'd'] => Claim::Aud,
+        [b'e', b'x', b'p'] => Claim::Exp,
+        [b'n', b'b', b'f'] => Claim::Nbf,
+        [b'i', b'a', b't'] => Claim::Iat,
+        [b'j', b't', b'i'] => Claim::Jti,
+        [b't', b'i', b'd'] => Claim::Tid,
+        [b's', b'i', b'd'] => Claim::Sid,
+        [b'r', b'o', b'l', b'e', b's'] => Claim::Roles,
+        [b'p', b'e', b'r', b'm', b's'] => Claim::Perms,
+        [b'a', b'm', b'r'] => Claim::Amr,
+        _ => return None,
+    })
+}
+
 /// Reads a claims object into [`RawClaims`], locating unescaped strings in `json`, the text
 /// being read (empty when the strings do not come from one text).
 struct ClaimsVisitor<'de> {
@@ -659,26 +682,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'de> {
         };
         let mut others = Names::default();
         while let Some(Name(name)) = map.next_key()? {
-            // Byte-array patterns compile to a branch tree on length and bytes, with no
-            // string comparison calls: this dispatch runs for every member of every token.
-            let claim = match name.as_bytes() {
-                [b'i', b's', b's'] => Claim::Iss,
-                [b's', b'u', b'b'] => Claim::Sub,
-                [b'a', b'u', b'd'] => Claim::Aud,
-                [b'e', b'x', b'p'] => Claim::Exp,
-                [b'n', b'b', b'f'] => Claim::Nbf,
-                [b'i', b'a', b't'] => Claim::Iat,
-                [b'j', b't', b'i'] => Claim::Jti,
-                [b't', b'i', b'd'] => Claim::Tid,
-                [b's', b'i', b'd'] => Claim::Sid,
-                [b'r', b'o', b'l', b'e', b's'] => Claim::Roles,
-                [b'p', b'e', b'r', b'm', b's'] => Claim::Perms,
-                [b'a', b'm', b'r'] => Claim::Amr,
-                _ => {
-                    map.next_value::<Strict>()?;
-                    others.push(name);
-                    continue;
-                }
+            let Some(claim) = claim_named(name.as_bytes()) else {
+                map.next_value::<Strict>()?;
+                others.push(name);
+                continue;
             };
             if raw.seen & bit(claim) != 0 {
                 return Err(duplicate(&name));
@@ -696,9 +703,17 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'de> {
     }
 }
 
+/// Reads any claims object with `serde_json`.
+fn read_general(json: &str) -> Result<RawClaims, TokenError> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    Deserializer::deserialize_map(&mut deserializer, ClaimsVisitor { json })
+        .and_then(|raw| deserializer.end().map(|()| raw))
+        .map_err(|_| TokenError::Malformed)
+}
+
 impl Claims {
-    /// Parses a decoded, already authenticated payload with `serde_json`, keeping it as the
-    /// claims' text. Applies typing rules only; the time, issuer and audience checks are the
+    /// Parses a decoded, already authenticated payload, keeping it as the claims' text: the
+    /// plain form issuers mint in one pass ([`plain`]), anything else with `serde_json`. Applies typing rules only; the time, issuer and audience checks are the
     /// verifier's.
     ///
     /// Invalid UTF-8, JSON syntax errors, a payload that is not an object and duplicate names
@@ -707,10 +722,10 @@ impl Claims {
         // One UTF-8 check of the whole text is cheaper than `serde_json` checking each string
         // of a byte slice separately (RFC 8259 section 8.1: JSON text is UTF-8).
         let json = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
-        let mut deserializer = serde_json::Deserializer::from_str(&json);
-        let raw = Deserializer::deserialize_map(&mut deserializer, ClaimsVisitor { json: &json })
-            .and_then(|raw| deserializer.end().map(|()| raw))
-            .map_err(|_| TokenError::Malformed)?;
+        let raw = match plain::read(&json) {
+            Some(raw) => raw,
+            None => read_general(&json)?,
+        };
         raw.into_claims(json)
     }
 
