@@ -6,8 +6,8 @@
 //! no whitespace, no escapes, and only the registered claims with their expected types. This
 //! module reads exactly that form, in one pass over the bytes, and declines everything else.
 //!
-//! It is a memo of the general reader, not a second set of rules, in the same way
-//! the verifier's known headers are:
+//! It is a memo of the general reader, not a second set of rules, in the same way the verifier's
+//! known headers are:
 //! - the accepted language is a strict subset of RFC 8259 (an object of claim names read by
 //!   [`Claims`](super::Claims), each at most once; values are strings without `\` or control
 //!   characters, unsigned integers without leading zeros, or arrays of such strings; nothing
@@ -95,7 +95,7 @@ impl Reader<'_> {
     }
 
     /// An unsigned integer without sign, fraction, exponent or leading zero, up to
-    /// [`MAX_TIME`](super::MAX_TIME); a longer number is declined.
+    /// [`MAX_TIME`](super::MAX_TIME); a larger number is declined.
     fn unsigned(&mut self) -> Option<u64> {
         let first = self.next()?;
         let mut value = u64::from(first.checked_sub(b'0').filter(|digit| *digit <= 9)?);
@@ -228,63 +228,217 @@ mod tests {
         }
     }
 
-    /// Claims-like objects built from fragments chosen to sit on both sides of every rule.
-    fn objects() -> impl Strategy<Value = String> {
-        let names = prop::sample::select(
-            &[
-                "iss",
-                "sub",
-                "aud",
-                "exp",
-                "nbf",
-                "iat",
-                "jti",
-                "tid",
-                "sid",
-                "roles",
-                "perms",
-                "amr",
-                "scope",
-                "ex\\u0070",
-                "",
-            ][..],
-        );
-        let values = prop::sample::select(
-            &[
-                "\"i\"",
-                "\"\"",
-                "\"a\\\"b\"",
-                "\"\u{e9}\u{1f600}\"",
-                "0",
-                "00",
-                "7",
-                "1900000000",
-                "9007199254740991",
-                "9007199254740992",
-                "18446744073709551616",
-                "1.5",
-                "1e3",
-                "-1",
-                "true",
-                "null",
-                "[]",
-                "[\"a\"]",
-                "[\"a\",\"b\"]",
-                "[\"a\",1]",
-                "[[\"a\"]]",
-                "{\"k\":1}",
-                "{\"k\":1,\"k\":2}",
-            ][..],
-        );
-        let separators = prop::sample::select(&["", "", "", " ", "\n"][..]);
-        prop::collection::vec((names, values, separators), 0..14).prop_map(|members| {
-            let members: Vec<String> = members
-                .into_iter()
-                .map(|(name, value, space)| format!("\"{name}\":{space}{value}"))
-                .collect();
-            format!("{{{}}}", members.join(","))
-        })
+    /// Asserts that `json` reads the same on both paths, and returns whether the plain one
+    /// took it.
+    fn agrees(json: &str) -> bool {
+        match plain(json) {
+            Some(claims) => {
+                assert_eq!(claims, general(json), "{json}");
+                true
+            }
+            None => false,
+        }
     }
+
+    #[test]
+    fn edge_values_take_the_plain_path_and_agree() {
+        let base = r#""iss":"i","sub":"s","aud":"a""#;
+        for json in [
+            "{}".to_string(),
+            r#"{"sub":""}"#.to_string(),
+            r#"{"jti":"","sub":""}"#.to_string(),
+            r#"{"iss":"","sub":"s","aud":"","exp":0}"#.to_string(),
+            r#"{"iss":"i","sub":"s","aud":[],"exp":0}"#.to_string(),
+            r#"{"iss":"i","sub":"s","aud":[""],"exp":0,"roles":[""]}"#.to_string(),
+            format!(r#"{{{base},"exp":9007199254740991}}"#),
+            format!(r#"{{{base},"exp":0,"nbf":0,"iat":10}}"#),
+            format!("{{{base},\"exp\":1,\"jti\":\"\u{7f}\",\"tid\":\"\u{e9}\"}}"),
+            format!("{{{base},\"exp\":1,\"sid\":\"\u{2028}\u{feff}\u{1f600}\"}}"),
+            format!("{{{base},\"exp\":1,\"amr\":[\"/\",\"\u{7f}\",\"'\"]}}"),
+            format!(r#"{{{base},"exp":1,"jti":""}}"#),
+        ] {
+            assert!(agrees(&json), "{json}");
+        }
+    }
+
+    #[test]
+    fn edge_values_outside_the_plain_form_are_declined() {
+        let base = r#""iss":"i","sub":"s","aud":"a""#;
+        for extra in [
+            r#","exp":-0"#,
+            r#","exp":0.0"#,
+            r#","exp":0e0"#,
+            r#","exp":00"#,
+            r#","exp":1E3"#,
+            r#","exp":+1"#,
+            r#","exp":18446744073709551615"#,
+            r#","exp":18446744073709551616"#,
+            r#","exp":1,"\u0065xp":1"#,
+            r#","\u0065xp":1"#,
+            r#","exp":1,"EXP":1"#,
+            r#","exp":1,"x":{}"#,
+            r#","exp":1,"aud":"b""#,
+            r#","exp":1,"jti":"\"""#,
+            r#","exp":1,"jti":"a\/b""#,
+            ",\"exp\":1,\"jti\":\"\u{1f}\"",
+            ",\"exp\":1,\"jti\":\"\u{0}\"",
+            r#","exp":1,"roles":[ ]"#,
+            r#","exp":1,"roles":["a" ]"#,
+            r#","exp":1,"roles":[,]"#,
+            r#","exp":1,"roles":["a",]"#,
+            r#","exp":1,"roles":[null]"#,
+            r#","exp":1,"roles":[["a"]]"#,
+            r#","exp":1,"aud":null"#,
+            r#","exp":1 "#,
+            ",\"exp\":1\t",
+        ] {
+            let json = format!("{{{base}{extra}}}");
+            assert!(!agrees(&json), "{json}");
+        }
+        for json in [
+            format!(" {MINTED}"),
+            format!("{MINTED} "),
+            format!("{MINTED}\n"),
+            format!("\u{feff}{MINTED}"),
+            format!("{MINTED}{{}}"),
+            format!("{MINTED}}}"),
+            format!("{MINTED}\u{0}"),
+            "{ }".to_string(),
+            "{}}".to_string(),
+        ] {
+            assert!(!agrees(&json), "{json}");
+        }
+    }
+
+    /// The member names the plain form reads.
+    const CLAIM_NAMES: [&str; 12] = [
+        "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "tid", "sid", "roles", "perms", "amr",
+    ];
+
+    /// Names of an extra member: a duplicate claim, or a name that only resembles one.
+    const EXTRA_NAMES: [&str; 9] = [
+        "exp",
+        "aud",
+        "sub",
+        "scope",
+        "",
+        "EXP",
+        "ex\\u0070",
+        "exp\u{7f}",
+        "\u{e9}",
+    ];
+
+    /// Strings the plain form reads, including the edges of its string rule.
+    const STRINGS: [&str; 5] = [
+        "\"i\"",
+        "\"\"",
+        "\"\u{7f}\"",
+        "\"\u{e9}\u{1f600}\u{2028}\"",
+        "\"a/b'\"",
+    ];
+
+    /// Times the plain form reads, including both ends of the range.
+    const TIMES: [&str; 4] = ["0", "7", "1900000000", "9007199254740991"];
+
+    /// Lists the plain form reads.
+    const LISTS: [&str; 5] = [
+        "[]",
+        "[\"\"]",
+        "[\"a\"]",
+        "[\"a\",\"b\"]",
+        "[\"\u{7f}\",\"\"]",
+    ];
+
+    /// Values it declines: escapes, control characters, other numbers and types, and JSON
+    /// that `serde_json` refuses.
+    const OTHER_VALUES: [&str; 22] = [
+        "\"a\\\"b\"",
+        "\"\\u0061\"",
+        "\"\u{1f}\"",
+        "00",
+        "-0",
+        "0.0",
+        "0e0",
+        "1e3",
+        "-1",
+        "9007199254740992",
+        "18446744073709551616",
+        "1e999",
+        "true",
+        "null",
+        "[ ]",
+        "[\"a\",1]",
+        "[\"a\",]",
+        "[[\"a\"]]",
+        "[null]",
+        "{}",
+        "{\"k\":1}",
+        "{\"k\":1,\"k\":2}",
+    ];
+
+    /// A value for the claim `name`: mostly one of its type, sometimes any other.
+    fn value_for(name: &str) -> BoxedStrategy<&'static str> {
+        let typed = match name {
+            "exp" | "nbf" | "iat" => prop::sample::select(&TIMES[..]).boxed(),
+            "roles" | "perms" | "amr" => prop::sample::select(&LISTS[..]).boxed(),
+            "aud" => prop_oneof![
+                prop::sample::select(&STRINGS[..]),
+                prop::sample::select(&LISTS[..]),
+            ]
+            .boxed(),
+            _ => prop::sample::select(&STRINGS[..]).boxed(),
+        };
+        let any = prop::sample::select(
+            [&STRINGS[..], &TIMES[..], &LISTS[..], &OTHER_VALUES[..]].concat(),
+        );
+        prop_oneof![20 => typed, 1 => any].boxed()
+    }
+
+    /// Mostly nothing, rarely whitespace or other bytes.
+    fn rarely(bytes: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+        prop_oneof![40 => Just(""), 1 => prop::sample::select(bytes)]
+    }
+
+    /// Claims-like objects built from fragments chosen to sit on both sides of every rule:
+    /// distinct claims in any order, mostly with values of their type, sometimes a value of
+    /// another type, an extra member, whitespace, or bytes around the object.
+    fn objects() -> impl Strategy<Value = String> {
+        let space = || rarely(&[" ", "\n", "\t", "\r"]);
+        let members: Vec<_> = CLAIM_NAMES
+            .into_iter()
+            .map(|name| {
+                let member = (value_for(name), space(), space(), space());
+                let member =
+                    member.prop_map(move |(value, a, b, c)| format!("{a}\"{name}\"{b}:{c}{value}"));
+                prop::option::weighted(0.9, member)
+            })
+            .collect();
+        let extra = prop::option::weighted(
+            0.1,
+            (
+                prop::sample::select(&EXTRA_NAMES[..]),
+                value_for("sub"),
+                0..=CLAIM_NAMES.len(),
+            ),
+        );
+        let around = || rarely(&[" ", "x", "}", "{}", ",", "\u{feff}"]);
+        (members.prop_shuffle(), extra, around(), around()).prop_map(
+            |(members, extra, before, after)| {
+                let mut members: Vec<String> = members.into_iter().flatten().collect();
+                if let Some((name, value, at)) = extra {
+                    members.insert(at.min(members.len()), format!("\"{name}\":{value}"));
+                }
+                format!("{before}{{{}}}{after}", members.join(","))
+            },
+        )
+    }
+
+    /// Characters to insert into a payload: JSON punctuation, digits and number characters,
+    /// whitespace, escapes, and the bytes at the edges of the string rule.
+    const INSERTS: [char; 22] = [
+        '"', '\\', ',', ':', '[', ']', '{', '}', '0', '9', 'a', 'e', 'u', '.', '-', '+', ' ', '\t',
+        '\u{0}', '\u{1f}', '\u{7f}', '\u{e9}',
+    ];
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
@@ -298,19 +452,24 @@ mod tests {
 
         #[test]
         fn plain_reader_agrees_on_damaged_minted_claims(
-            at in 0..MINTED.len(),
-            byte in prop::sample::select(&b"\"\\,:[]{}0a 9.-"[..]),
-            remove in any::<bool>(),
+            edits in prop::collection::vec(
+                (0..=MINTED.len(), prop::option::of(prop::sample::select(&INSERTS[..]))),
+                1..4,
+            ),
         ) {
-            let mut bytes = MINTED.as_bytes().to_vec();
-            if remove {
-                bytes.remove(at);
-            } else {
-                bytes.insert(at, byte);
+            let mut chars: Vec<char> = MINTED.chars().collect();
+            for (at, insert) in edits {
+                let at = at.min(chars.len());
+                match insert {
+                    Some(char) => chars.insert(at, char),
+                    None if at < chars.len() => {
+                        chars.remove(at);
+                    }
+                    None => {}
+                }
             }
-            if let Ok(json) = String::from_utf8(bytes)
-                && let Some(claims) = plain(&json)
-            {
+            let json: String = chars.into_iter().collect();
+            if let Some(claims) = plain(&json) {
                 prop_assert_eq!(claims, general(&json), "{}", json);
             }
         }
