@@ -713,8 +713,8 @@ fn read_general(json: &str) -> Result<RawClaims, TokenError> {
 
 impl Claims {
     /// Parses a decoded, already authenticated payload, keeping it as the claims' text: the
-    /// plain form issuers mint in one pass ([`plain`]), anything else with `serde_json`. Applies typing rules only; the time, issuer and audience checks are the
-    /// verifier's.
+    /// plain form issuers mint in one pass ([`plain`]), anything else with `serde_json`.
+    /// Applies typing rules only; the time, issuer and audience checks are the verifier's.
     ///
     /// Invalid UTF-8, JSON syntax errors, a payload that is not an object and duplicate names
     /// are [`TokenError::Malformed`].
