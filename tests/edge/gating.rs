@@ -26,13 +26,16 @@ async fn valid_token_reaches_the_origin_with_identity_headers() {
 
     let response = stack
         .edge
-        .get_bearer("/api/orders?page=2&sort=-date", &tokens.access_token)
+        .get_bearer(
+            "/api/orders?page=2&sort=-date&q=a%2Fb%20c",
+            &tokens.access_token,
+        )
         .await;
     assert_passed(&response);
     let seen = stack.origin.last();
     assert_eq!(seen.method, "GET");
     assert_eq!(seen.path, "/api/orders");
-    assert_eq!(seen.query.as_deref(), Some("page=2&sort=-date"));
+    assert_eq!(seen.query.as_deref(), Some("page=2&sort=-date&q=a%2Fb%20c"));
     assert_identity(&seen, sub, DEFAULT_TENANT_ID, "member");
 
     // Method and body go through unchanged.
@@ -71,7 +74,15 @@ async fn valid_token_reaches_the_origin_with_identity_headers() {
         DEFAULT_TENANT_ID,
         "auditor,member,billing",
     );
-    assert_eq!(stack.origin.count(), 4, "{}", stack.origin.summary());
+    // The scheme is case-insensitive (RFC 9110 §11.1), as at the issuer.
+    let lower = format!("bearer {}", tokens.access_token);
+    let response = stack
+        .edge
+        .raw_get("/api/orders", &[("authorization", &lower)])
+        .await;
+    assert_passed(&response);
+    assert_identity(&stack.origin.last(), sub, DEFAULT_TENANT_ID, "member");
+    assert_eq!(stack.origin.count(), 5, "{}", stack.origin.summary());
 }
 
 #[tokio::test]

@@ -35,5 +35,6 @@ mod rate_limit;
 mod refusals;
 mod request_rules;
 mod revocation;
+mod rotation;
 mod staleness;
 mod wrangler;

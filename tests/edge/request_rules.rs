@@ -90,6 +90,9 @@ async fn blocked_paths_are_forbidden_whatever_the_route_rule_says() {
         "forbidden",
     );
     assert_refusal(&stack.edge.get("/public/internal").await, 403, "forbidden");
+    // Patterns see decoded segments, as rules do: an encoded letter does not dodge them.
+    let encoded = stack.edge.raw_get("/public/%69nternal/metrics", &[]).await;
+    assert_refusal(&encoded, 403, "forbidden");
     let debug = stack
         .edge
         .get_bearer("/api/orders/debug", &tokens.access_token)

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{Setup, Stack, assert_passed, assert_refusal, detail};
+use crate::support::{Issuer, Options};
 
 /// The staleness limit these tests configure: a few refresh intervals (1 s each), so a pass
 /// right after the issuer stops is certain and the limit is soon reached.
@@ -145,4 +146,70 @@ async fn no_keys_yet_and_the_issuer_away_is_service_unavailable() {
     assert_eq!(origin.count(), 0, "{}", origin.summary());
     // A public route needs neither keys nor the list.
     assert_passed(&edge.get("/healthz").await);
+}
+
+/// An outage must not outlive the issuer's absence: once the issuer answers again (same
+/// address, same data), the replica's alarm catches up, the token passes again, and a
+/// revocation made after the return is enforced.
+#[tokio::test]
+async fn the_edge_recovers_when_the_issuer_returns() {
+    let setup = Setup::new().var(
+        "PORTCULLIS_REVOCATION_MAX_STALENESS_SECS",
+        &MAX_STALENESS_SECS.to_string(),
+    );
+    let Some(stack) = Stack::start(setup).await else {
+        return;
+    };
+    let tokens = stack.login().await;
+    assert_passed(
+        &stack
+            .edge
+            .get_bearer("/api/orders", &tokens.access_token)
+            .await,
+    );
+
+    let Stack {
+        edge, issuer, keys, ..
+    } = stack;
+    let sandbox = issuer.shared_sandbox();
+    let address = issuer.base_url().trim_start_matches("http://").to_owned();
+    let stopped = Instant::now();
+    issuer.crash();
+    let stale = until(&edge, &tokens.access_token, stopped, |status| status != 200).await;
+    assert_refusal(&stale, 503, "revocation_list_stale");
+
+    let options = Options::new()
+        .config(&keys.issuer_toml())
+        .env("PORTCULLIS_LISTEN", &address);
+    let issuer = Issuer::start_in(&sandbox, options).await;
+    let back = Instant::now();
+    until(&edge, &tokens.access_token, back, |status| status == 200).await;
+
+    let logout = issuer.logout(&tokens.access_token, None).await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    let revoked = Instant::now();
+    let refused = until(&edge, &tokens.access_token, revoked, |status| status != 200).await;
+    assert_refusal(&refused, 401, "token_revoked");
+}
+
+/// Polls `GET /api/orders` with `token` until `done(status)`; panics after [`LIVENESS`]
+/// counted from `since`.
+async fn until(
+    edge: &crate::harness::Edge,
+    token: &str,
+    since: Instant,
+    done: impl Fn(u16) -> bool,
+) -> crate::support::Response {
+    loop {
+        let response = edge.get_bearer("/api/orders", token).await;
+        if done(response.status) {
+            return response;
+        }
+        assert!(
+            since.elapsed() < LIVENESS,
+            "no change after {LIVENESS:?}; last answer {response:?}\n{}",
+            edge.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
