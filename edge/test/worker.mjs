@@ -10,7 +10,7 @@
 
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
 import { Log, LogLevel, Miniflare } from 'miniflare';
 
@@ -113,16 +113,58 @@ export function miniflareOptions({ vars = {}, rateLimit, scriptPath = BUILD_MAIN
   };
 }
 
-/** Starts a worker; resolves to `{ mf, url }` once it listens (`url` without trailing `/`). */
+/**
+ * Starts a worker; resolves to `{ mf, url }` once it listens (`url` without trailing `/`).
+ *
+ * `wrangler dev` (the smoke test) and a developer's `bash scripts/build-edge` rewrite
+ * `edge/build/` in place, file by file, while other tests may be starting workers from it. So
+ * the worker starts only from a directory nobody wrote to for a moment, and starts again if
+ * any file in it changed while Miniflare was reading it.
+ */
 export async function startWorker(options) {
-  const mf = new Miniflare(miniflareOptions(options));
-  try {
-    const ready = await mf.ready;
-    return { mf, url: ready.href.replace(/\/$/, '') };
-  } catch (error) {
-    // A workerd that started but whose worker failed to load would outlive this process.
-    await mf.dispose().catch(() => {});
-    throw error;
+  const dir = path.dirname(options?.scriptPath ?? BUILD_MAIN);
+  for (let attempt = 1; ; attempt += 1) {
+    const before = await quietSnapshot(dir);
+    const mf = new Miniflare(miniflareOptions(options));
+    let ready;
+    try {
+      ready = await mf.ready;
+    } catch (error) {
+      // A workerd that started but whose worker failed to load would outlive this process.
+      await mf.dispose().catch(() => {});
+      if (snapshot(dir) === before || attempt >= 5) throw error;
+      continue;
+    }
+    if (snapshot(dir) === before) return { mf, url: ready.href.replace(/\/$/, '') };
+    await mf.dispose();
+    if (attempt >= 5) throw new Error(`${dir} kept changing while the worker started`);
+  }
+}
+
+/** How long a build directory must have been left alone before a worker starts from it. */
+const QUIET_MS = 500;
+
+/** Names, sizes and modification times of the files in `dir`, as one comparable string. */
+function snapshot(dir) {
+  return readdirSync(dir)
+    .sort()
+    .map((name) => {
+      const stat = statSync(path.join(dir, name));
+      return `${name}:${stat.size}:${stat.mtimeMs}`;
+    })
+    .join('|');
+}
+
+/** Waits until no file in `dir` changed for QUIET_MS (at most a minute); its snapshot. */
+async function quietSnapshot(dir) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const newest = Math.max(
+      ...readdirSync(dir).map((name) => statSync(path.join(dir, name)).mtimeMs),
+    );
+    const quietFor = Date.now() - newest;
+    if (quietFor >= QUIET_MS || Date.now() > deadline) return snapshot(dir);
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS - quietFor));
   }
 }
 
