@@ -47,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) stale_mode: StaleMode,
     pub(crate) max_header_bytes: u64,
     pub(crate) max_body_bytes: u64,
+    /// How long the origin may take to start answering before the edge gives up with 504.
+    pub(crate) origin_timeout_secs: u64,
     /// Upper-case method names.
     pub(crate) blocked_methods: Vec<String>,
     pub(crate) blocked_paths: Vec<Pattern>,
@@ -95,6 +97,11 @@ pub(crate) const MAX_HEADER_BYTES: &str = "PORTCULLIS_MAX_HEADER_BYTES";
 pub(crate) const MAX_BODY_BYTES: &str = "PORTCULLIS_MAX_BODY_BYTES";
 pub(crate) const BLOCKED_METHODS: &str = "PORTCULLIS_BLOCKED_METHODS";
 pub(crate) const BLOCKED_PATHS: &str = "PORTCULLIS_BLOCKED_PATHS";
+pub(crate) const ORIGIN_TIMEOUT_SECS: &str = "PORTCULLIS_ORIGIN_TIMEOUT_SECS";
+
+/// The longest origin deadline (15 min, the platform's own limit on a request's wall time
+/// being far beyond any origin worth waiting for).
+const MAX_ORIGIN_TIMEOUT_SECS: u64 = 900;
 
 /// The shortest revocation interval: below it the replica would poll the issuer faster than
 /// one feed round trip.
@@ -175,6 +182,13 @@ impl Config {
                 1_048_576,
                 0,
                 u64::from(u32::MAX),
+            )?,
+            origin_timeout_secs: number(
+                get(ORIGIN_TIMEOUT_SECS),
+                ORIGIN_TIMEOUT_SECS,
+                30,
+                1,
+                MAX_ORIGIN_TIMEOUT_SECS,
             )?,
             blocked_methods: blocked_methods(get(BLOCKED_METHODS))?,
             blocked_paths: blocked_paths(get(BLOCKED_PATHS))?,
@@ -419,6 +433,7 @@ mod tests {
         assert_eq!(config.stale_mode, StaleMode::Closed);
         assert_eq!(config.max_header_bytes, 16_384);
         assert_eq!(config.max_body_bytes, 1_048_576);
+        assert_eq!(config.origin_timeout_secs, 30);
         assert_eq!(config.blocked_methods, ["TRACE", "CONNECT"]);
         assert!(config.blocked_paths.is_empty());
     }
@@ -463,7 +478,7 @@ mod tests {
 
     #[test]
     fn parse_invalid_documents_are_misconfigured_naming_the_variable() {
-        let cases: [(&str, &str); 24] = [
+        let cases: [(&str, &str); 26] = [
             (ROUTES, "not json"),
             (ROUTES, r#"[{"path": "/a", "access": "public", "x": 1}]"#),
             (ROUTES, r#"[{"path": "/a", "permission": "bad"}]"#),
@@ -488,6 +503,8 @@ mod tests {
             (STALE_MODE, "ajar"),
             (MAX_HEADER_BYTES, "16k"),
             (MAX_BODY_BYTES, "1e6"),
+            (ORIGIN_TIMEOUT_SECS, "0"),
+            (ORIGIN_TIMEOUT_SECS, "901"),
             (ORIGIN_URL, "http://127.0.0.1:9000/app"),
             (ORIGIN_URL, "http://user:pw@127.0.0.1:9000"),
             (ISSUER_URL, "http://127.0.0.1:8080/?x=1"),

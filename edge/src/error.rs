@@ -47,6 +47,8 @@ pub(crate) enum Refusal {
     Misconfigured(&'static str),
     /// Step 7: the origin could not be reached.
     OriginUnavailable,
+    /// Step 7: the origin did not start answering within the configured deadline.
+    OriginTimeout { secs: u64 },
     /// A fault in the edge itself; the cause is logged, never shown.
     Internal,
 }
@@ -149,6 +151,12 @@ impl Refusal {
                     ),
                 }
             }),
+            Self::OriginTimeout { secs } => (
+                504,
+                "origin_timeout",
+                "Origin timeout",
+                format!("the origin did not answer within {secs} s"),
+            ),
             Self::RateLimited => fixed(
                 429,
                 "rate_limited",
@@ -297,6 +305,7 @@ mod tests {
                 "edge_misconfigured",
             ),
             (Refusal::OriginUnavailable, 503, "service_unavailable"),
+            (Refusal::OriginTimeout { secs: 30 }, 504, "origin_timeout"),
             (Refusal::Internal, 500, "internal_error"),
         ];
         for (refusal, status, code) in table {

@@ -10,8 +10,8 @@ use std::time::Duration;
 use portcullis_core::{Claims, TokenError};
 use wasm_bindgen::JsValue;
 use worker::{
-    ByteStream, Date, Env, Fetch, ObjectNamespace, Request, Response, Result, Url, console_log,
-    console_warn, js_sys, web_sys,
+    AbortController, ByteStream, Date, Env, Fetch, ObjectNamespace, Request, Response, Result, Url,
+    console_log, console_warn, js_sys, web_sys,
 };
 
 use crate::config::Config;
@@ -152,13 +152,31 @@ async fn forward(
     let outgoing =
         web_sys::Request::new_with_str_and_init(&url, &init).map_err(|_| Refusal::Internal)?;
 
-    Fetch::Request(Request::from(outgoing))
-        .send()
-        .await
-        .map_err(|_| {
+    let deadline = Duration::from_secs(config.origin_timeout_secs);
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let sent = http::within(deadline, async {
+        Fetch::Request(Request::from(outgoing))
+            .send_with_signal(&signal)
+            .await
+            .map_err(|_| CallError::Unreachable)
+    })
+    .await;
+    match sent {
+        Ok(response) => Ok(response),
+        Err(CallError::Timeout) => {
+            // Abort, so the runtime does not keep waiting on the origin for nobody.
+            controller.abort();
+            console_warn!("edge: the origin did not answer in time");
+            Err(Refusal::OriginTimeout {
+                secs: config.origin_timeout_secs,
+            })
+        }
+        Err(_) => {
             console_warn!("edge: the origin could not be reached");
-            Refusal::OriginUnavailable
-        })
+            Err(Refusal::OriginUnavailable)
+        }
+    }
 }
 
 /// A problem document as a response, with the headers the contract requires.

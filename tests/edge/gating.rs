@@ -278,3 +278,30 @@ async fn an_unreachable_origin_is_service_unavailable() {
         "want Retry-After: {response:?}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_origin_is_origin_timeout() {
+    // An origin that accepts connections and never answers: without a deadline of its own
+    // the edge would hold the request until the runtime gave up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    let setup = Setup::new()
+        .var("PORTCULLIS_ORIGIN_URL", &silent)
+        .var("PORTCULLIS_ORIGIN_TIMEOUT_SECS", "1");
+    let Some(stack) = Stack::start(setup).await else {
+        return;
+    };
+    let response = stack.edge.get("/healthz").await;
+    crate::harness::assert_refusal(&response, 504, "origin_timeout");
+    assert_eq!(
+        response.body["detail"], "the origin did not answer within 1 s",
+        "{response:?}"
+    );
+    holder.abort();
+}
