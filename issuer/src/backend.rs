@@ -10,13 +10,14 @@ use crate::config::{Config, MigrateConfig, Storage};
 use crate::crypto::keys::MasterKey;
 use crate::crypto::secret::SecretString;
 use crate::data_dir::{DataDir, MASTER_KEY_FILE};
-use crate::store::memory::MemoryBlacklist;
+use crate::store::memory::{MemoryBlacklist, MemoryRateLimiter};
 use crate::store::pg::PgStore;
 use crate::store::redis::RedisBlacklist;
 use crate::store::sql::SqlBackend;
 use crate::store::sqlite::{DATABASE_FILE, SqliteStore};
 use crate::store::{
-    Blacklist, Probe, RevocationStore, SessionStore, SigningKeyStore, TenantStore, UserStore,
+    Blacklist, Probe, RateLimiter, RevocationStore, SessionStore, SigningKeyStore, TenantStore,
+    UserStore,
 };
 
 /// The stores services are built on; which implementation each is, only this module knows.
@@ -28,12 +29,18 @@ pub(crate) struct Stores {
     pub(crate) revocations: Arc<dyn RevocationStore>,
     pub(crate) signing_keys: Arc<dyn SigningKeyStore>,
     pub(crate) blacklist: Arc<dyn Blacklist>,
+    /// Rate-limit budgets: in Redis when there is one, else in process.
+    pub(crate) rate_limiter: Arc<dyn RateLimiter>,
     /// What `/readyz` checks.
     pub(crate) probes: Vec<Arc<dyn Probe>>,
 }
 
 impl Stores {
-    fn over<B: SqlBackend>(durable: B, blacklist: Arc<dyn Blacklist>) -> Self {
+    fn over<B: SqlBackend>(
+        durable: B,
+        blacklist: Arc<dyn Blacklist>,
+        rate_limiter: Arc<dyn RateLimiter>,
+    ) -> Self {
         let durable = Arc::new(durable);
         Self {
             tenants: durable.clone(),
@@ -42,6 +49,7 @@ impl Stores {
             revocations: durable.clone(),
             signing_keys: durable.clone(),
             blacklist,
+            rate_limiter,
             probes: vec![durable],
         }
     }
@@ -118,14 +126,19 @@ async fn open_postgres(
 
     let (mode, stores) = match redis {
         Some(redis) => {
+            let limiter = Arc::new(redis.rate_limiter());
             let redis = Arc::new(redis);
-            let mut stores = Stores::over(pg, redis.clone());
+            let mut stores = Stores::over(pg, redis.clone(), limiter);
             stores.probes.push(redis);
             (Mode::PostgresRedis, stores)
         }
         None => {
             let blacklist = Arc::new(MemoryBlacklist::following_feed());
-            (Mode::PostgresInProcess, Stores::over(pg, blacklist))
+            let limiter = Arc::new(MemoryRateLimiter::default());
+            (
+                Mode::PostgresInProcess,
+                Stores::over(pg, blacklist, limiter),
+            )
         }
     };
     Ok(Backend {
@@ -166,7 +179,11 @@ async fn open_embedded(
             data_dir,
             generated_master_key,
         },
-        stores: Stores::over(sqlite, Arc::new(MemoryBlacklist::single_node())),
+        stores: Stores::over(
+            sqlite,
+            Arc::new(MemoryBlacklist::single_node()),
+            Arc::new(MemoryRateLimiter::default()),
+        ),
         master_key,
     })
 }

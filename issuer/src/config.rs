@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use figment::Figment;
 use figment::providers::{Env, Format as _, Toml};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::crypto::keys::MasterKey;
@@ -134,6 +135,7 @@ struct FileConfig {
     token: TokenFile,
     password: PasswordFile,
     http: HttpFile,
+    rate_limit: RateLimitFile,
 }
 
 impl Default for FileConfig {
@@ -150,6 +152,7 @@ impl Default for FileConfig {
             token: TokenFile::default(),
             password: PasswordFile::default(),
             http: HttpFile::default(),
+            rate_limit: RateLimitFile::default(),
         }
     }
 }
@@ -227,6 +230,8 @@ struct HttpFile {
     max_connections: usize,
     /// How long a client may take to send a request head, or keep a connection idle.
     header_read_timeout_secs: u64,
+    /// Peers whose `X-Forwarded-For` is believed (see `http::extract::client_ip`).
+    trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for HttpFile {
@@ -236,9 +241,66 @@ impl Default for HttpFile {
             request_timeout_secs: 30,
             max_connections: 10_000,
             header_read_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
+
+/// `[rate_limit]`: one budget per route and key kind (design note 0005).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RateLimitFile {
+    login_per_ip: Limit,
+    login_per_account: Limit,
+    register_per_ip: Limit,
+}
+
+impl Default for RateLimitFile {
+    fn default() -> Self {
+        Self {
+            login_per_ip: Limit::new(10, 10),
+            login_per_account: Limit::new(5, 5),
+            register_per_ip: Limit::new(5, 5),
+        }
+    }
+}
+
+/// A GCRA budget: `per_minute` requests a minute on average, at most `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Limit {
+    pub(crate) per_minute: u32,
+    pub(crate) burst: u32,
+}
+
+impl Limit {
+    pub(crate) const fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute, burst }
+    }
+
+    /// The time one request's share of the budget takes to come back.
+    pub(crate) fn interval(self) -> Duration {
+        Duration::from_secs(60) / self.per_minute.max(1)
+    }
+
+    fn check(self, setting: &str) -> Result<(), ConfigError> {
+        check_range(
+            &format!("rate_limit.{setting}.per_minute"),
+            self.per_minute,
+            1,
+            RATE_LIMIT_MAX,
+        )?;
+        check_range(
+            &format!("rate_limit.{setting}.burst"),
+            self.burst,
+            1,
+            RATE_LIMIT_MAX,
+        )
+    }
+}
+
+/// A ceiling well above any sane budget, which keeps GCRA arithmetic far from overflow.
+const RATE_LIMIT_MAX: u32 = 1_000_000;
 
 /// OWASP's minimum for Argon2id: 19 MiB, two passes, one lane.
 const ARGON2_MIN_MEMORY_KIB: u32 = 19_456;
@@ -274,6 +336,7 @@ pub struct Config {
     pub(crate) token: TokenSettings,
     pub(crate) password: PasswordSettings,
     pub(crate) http: HttpSettings,
+    pub(crate) rate_limit: RateLimitSettings,
 }
 
 impl Config {
@@ -325,6 +388,15 @@ pub(crate) struct HttpSettings {
     pub(crate) request_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) header_read_timeout: Duration,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+}
+
+/// Rate-limit budgets, checked before any password work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RateLimitSettings {
+    pub(crate) login_per_ip: Limit,
+    pub(crate) login_per_account: Limit,
+    pub(crate) register_per_ip: Limit,
 }
 
 /// Loads and validates the settings of `issuer serve`.
@@ -392,6 +464,12 @@ impl FileConfig {
                 request_timeout: Duration::from_secs(self.http.request_timeout_secs),
                 max_connections: self.http.max_connections,
                 header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
+                trusted_proxies: self.http.trusted_proxies,
+            },
+            rate_limit: RateLimitSettings {
+                login_per_ip: self.rate_limit.login_per_ip,
+                login_per_account: self.rate_limit.login_per_account,
+                register_per_ip: self.rate_limit.register_per_ip,
             },
         })
     }
@@ -429,7 +507,11 @@ impl FileConfig {
             self.http.header_read_timeout_secs,
             1,
             600,
-        )
+        )?;
+        let limits = &self.rate_limit;
+        limits.login_per_ip.check("login_per_ip")?;
+        limits.login_per_account.check("login_per_account")?;
+        limits.register_per_ip.check("register_per_ip")
     }
 
     /// The backend the URLs select (design note 0003); nothing is refused silently.
@@ -954,6 +1036,34 @@ mod tests {
         assert!(err.contains("`http.max_connections` is 0"), "{err}");
         let err = message(serve("[http]\nheader_read_timeout_secs = 0"));
         assert!(err.contains("`http.header_read_timeout_secs`"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_are_on_by_default_and_checked() {
+        let config = serve("").unwrap();
+        assert_eq!(config.rate_limit.login_per_ip, Limit::new(10, 10));
+        assert_eq!(config.rate_limit.login_per_account, Limit::new(5, 5));
+        assert_eq!(config.rate_limit.register_per_ip, Limit::new(5, 5));
+        assert!(config.http.trusted_proxies.is_empty());
+        let config = serve(
+            "[rate_limit]\nlogin_per_ip = { per_minute = 60, burst = 3 }\n\
+             [http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            config.rate_limit.login_per_ip.interval(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(config.http.trusted_proxies.len(), 2);
+        let err = message(serve(
+            "[rate_limit]\nregister_per_ip = { per_minute = 0, burst = 1 }",
+        ));
+        assert!(
+            err.contains("`rate_limit.register_per_ip.per_minute` is 0"),
+            "{err}"
+        );
+        assert!(parse("[http]\ntrusted_proxies = [\"10.0.0.0/33\"]").is_err());
+        assert!(parse("[rate_limit]\nlogin_per_ip = { per_minute = 1 }").is_err());
     }
 
     #[test]

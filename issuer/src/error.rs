@@ -67,6 +67,8 @@ pub enum ErrorCode {
     /// 408: the request (reading its body, or the handler) ran past
     /// `http.request_timeout_secs`.
     RequestTimeout,
+    /// 429: a rate limit was reached; `Retry-After` says when to try again.
+    RateLimited,
 }
 
 /// Every code, in the order of design note 0002. Append only.
@@ -91,6 +93,7 @@ pub const CODES: &[ErrorCode] = &[
     ErrorCode::ServiceUnavailable,
     ErrorCode::InternalError,
     ErrorCode::RequestTimeout,
+    ErrorCode::RateLimited,
 ];
 
 impl ErrorCode {
@@ -117,6 +120,7 @@ impl ErrorCode {
             Self::ServiceUnavailable => "service_unavailable",
             Self::InternalError => "internal_error",
             Self::RequestTimeout => "request_timeout",
+            Self::RateLimited => "rate_limited",
         }
     }
 
@@ -140,6 +144,7 @@ impl ErrorCode {
             Self::ServerBusy | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -166,10 +171,12 @@ impl ErrorCode {
             Self::ServiceUnavailable => "Service unavailable",
             Self::InternalError => "Internal error",
             Self::RequestTimeout => "Request timeout",
+            Self::RateLimited => "Too many requests",
         }
     }
 
-    /// Seconds a client should wait before retrying, for the codes that carry `Retry-After`.
+    /// Seconds a client should wait before retrying, for the codes that carry a fixed
+    /// `Retry-After` (`rate_limited` carries the limiter's own).
     const fn retry_after(self) -> Option<&'static str> {
         match self {
             Self::ServerBusy => Some("1"),
@@ -241,6 +248,8 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// A bearer token was presented (and refused): `WWW-Authenticate` says `invalid_token`.
     token_presented: bool,
+    /// `Retry-After` in seconds, when it is known per answer rather than per code.
+    retry_after_secs: Option<u64>,
     internal: Option<InternalError>,
 }
 
@@ -252,7 +261,24 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             token_presented: false,
+            retry_after_secs: None,
             internal: None,
+        }
+    }
+
+    /// A 429: a rate limit was reached, with room again after `wait` (rounded up to whole
+    /// seconds, at least one).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let seconds = wait
+            .as_secs()
+            .saturating_add(u64::from(wait.subsec_nanos() > 0))
+            .max(1);
+        Self {
+            retry_after_secs: Some(seconds),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                "too many requests; retry after the time in the Retry-After header",
+            )
         }
     }
 
@@ -346,7 +372,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
-        if let Some(seconds) = self.code.retry_after() {
+        if let Some(seconds) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        } else if let Some(seconds) = self.code.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response.extensions_mut().insert(self.code);
@@ -580,6 +608,7 @@ mod tests {
                 "service_unavailable",
                 "internal_error",
                 "request_timeout",
+                "rate_limited",
             ]
         );
         let statuses: Vec<_> = CODES.iter().map(|code| code.status().as_u16()).collect();
@@ -587,7 +616,7 @@ mod tests {
             statuses,
             [
                 400, 400, 422, 415, 413, 401, 401, 401, 401, 401, 401, 401, 403, 404, 404, 405,
-                503, 503, 500, 408
+                503, 503, 500, 408, 429
             ]
         );
         assert_eq!(
@@ -621,10 +650,11 @@ mod tests {
                 | ErrorCode::ServerBusy
                 | ErrorCode::ServiceUnavailable
                 | ErrorCode::InternalError
-                | ErrorCode::RequestTimeout => {}
+                | ErrorCode::RequestTimeout
+                | ErrorCode::RateLimited => {}
             }
         }
-        assert_eq!(CODES.len(), 20);
+        assert_eq!(CODES.len(), 21);
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
@@ -633,6 +663,17 @@ mod tests {
         let headers = response.headers().clone();
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn rate_limited_says_when_to_retry_in_whole_seconds() {
+        for (wait, expected) in [(1_500, "2"), (0, "1"), (60_000, "60")] {
+            let error = ApiError::rate_limited(std::time::Duration::from_millis(wait));
+            let (status, headers, body) = render(error).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(headers[header::RETRY_AFTER], expected);
+            assert_eq!(body["code"], "rate_limited");
+        }
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use crate::data_dir::MASTER_KEY_FILE;
 use crate::service::accounts::{AccountDeps, AccountService, PasswordPolicy};
 use crate::service::keys::KeyRing;
 use crate::service::oauth::OAuthService;
+use crate::service::rate_limits::RateLimits;
 use crate::service::revocation::RevocationService;
 use crate::service::sessions::{SessionDeps, SessionService, SessionSettings};
 use crate::service::tenants::TenantService;
@@ -68,6 +69,8 @@ pub(crate) struct Services {
     pub(crate) probes: Vec<Arc<dyn Probe>>,
     pub(crate) request_timeout: Duration,
     pub(crate) body_limit_bytes: usize,
+    /// `http.trusted_proxies`, for `http::extract::ClientIp`.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `issuer serve`: connects, migrates, loads keys, rebuilds the blacklist, then serves until
@@ -149,6 +152,7 @@ async fn build_state(
         users: stores.users.clone(),
         hasher,
         sessions: sessions.clone(),
+        limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
         clock: Clock,
         policy: PasswordPolicy {
             min_length: config.password.min_length,
@@ -165,6 +169,7 @@ async fn build_state(
         probes: stores.probes.clone(),
         request_timeout: config.http.request_timeout,
         body_limit_bytes: config.http.body_limit_bytes,
+        trusted_proxies: config.http.trusted_proxies.clone(),
     })))
 }
 

@@ -204,7 +204,7 @@ async fn register_and_login_megabyte_password_refused_as_problem() {
 
 #[tokio::test]
 async fn register_invalid_email_returns_validation_failed_naming_email() {
-    let Some(issuer) = Issuer::start().await else {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
         return;
     };
 
@@ -600,7 +600,7 @@ async fn every_401_carries_a_bearer_challenge() {
 /// `password.min_length` 8 and `max_length` 256 count characters, not bytes.
 #[tokio::test]
 async fn register_password_length_bounds_count_characters() {
-    let Some(issuer) = Issuer::start().await else {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
         return;
     };
 

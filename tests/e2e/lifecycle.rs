@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    DEFAULT_TENANT_ID, Issuer, PASSWORD, Tokens, assert_prefixed_id, assert_problem,
+    DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Tokens, assert_prefixed_id, assert_problem,
     assert_refresh_token_format, jwt, unix_now,
 };
 
@@ -221,7 +221,7 @@ async fn login_unknown_email_and_wrong_password_answer_identically() {
 
 #[tokio::test]
 async fn register_existing_email_variant_returns_201_without_taking_over() {
-    let Some(issuer) = Issuer::start().await else {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
         return;
     };
     let original = issuer

@@ -31,6 +31,7 @@ mod discovery;
 mod flood;
 mod lifecycle;
 mod log_secrets;
+mod rate_limit;
 mod refresh;
 mod request_span;
 mod restart;

@@ -20,6 +20,7 @@
 //! idle one gracefully as well needs the connection itself, so both go through one `watch`.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -78,10 +80,11 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = accept(&listener, &slots) => accepted,
         };
-        if let Some((stream, slot)) = accepted {
+        if let Some((stream, peer, slot)) = accepted {
             // Subscribed before the loop can see the signal, so no connection misses it.
             let stopping = stop.subscribe();
-            tokio::spawn(serve_connection(shared.clone(), stream, stopping, slot));
+            let connection = Connection { stream, peer, slot };
+            tokio::spawn(serve_connection(shared.clone(), connection, stopping));
         }
     }
     drop(listener);
@@ -89,11 +92,19 @@ pub(crate) async fn serve(
     stop.closed().await;
 }
 
-/// The next connection and the slot it occupies; `None` when accepting failed.
+/// An accepted connection: the socket, its peer, and the slot it occupies.
+#[derive(Debug)]
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+}
+
+/// The next connection, its peer and the slot it occupies; `None` when accepting failed.
 async fn accept(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
-) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
     let slot = match slots.clone().try_acquire_owned() {
         Ok(slot) => slot,
         Err(_) => {
@@ -102,7 +113,7 @@ async fn accept(
         }
     };
     match listener.accept().await {
-        Ok((stream, _)) => Some((stream, slot)),
+        Ok((stream, peer)) => Some((stream, peer, slot)),
         // The client gave up before it was accepted.
         Err(err) if is_connection_error(&err) => None,
         Err(err) => {
@@ -125,18 +136,26 @@ fn is_connection_error(err: &io::Error) -> bool {
 }
 
 /// Serves one connection until it ends, stays idle too long, or the process stops.
+///
+/// The peer travels in each request's extensions as axum's `ConnectInfo`, which
+/// `http::extract::ClientIp` reads.
 async fn serve_connection(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    connection: Connection,
     mut stopping: watch::Receiver<()>,
-    _slot: OwnedSemaphorePermit,
 ) {
+    let Connection {
+        stream,
+        peer,
+        slot: _slot,
+    } = connection;
     let activity = Arc::new(Activity::default());
     let service = {
         let (activity, router) = (activity.clone(), shared.router.clone());
-        service_fn(move |request: Request<Incoming>| {
+        service_fn(move |mut request: Request<Incoming>| {
             let busy = activity.begin();
             let router = router.clone();
+            request.extensions_mut().insert(ConnectInfo(peer));
             async move {
                 let response = router.oneshot(request.map(Body::new)).await;
                 drop(busy);
@@ -236,6 +255,7 @@ mod tests {
             request_timeout: Duration::from_millis(600),
             max_connections,
             header_read_timeout: IDLE,
+            trusted_proxies: Vec::new(),
         };
         let router = Router::new()
             .route("/", get(|| async { "hello" }))

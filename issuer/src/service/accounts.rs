@@ -3,11 +3,13 @@
 //! Registration and login answer the same way, after the same password-hashing work, whether
 //! or not the account exists, so neither can be used to find out who has an account.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tracing::{info, instrument, warn};
 use unicode_normalization::UnicodeNormalization as _;
 
+use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
 use super::tokens::Principal;
 use super::{email, text};
@@ -53,6 +55,7 @@ pub(crate) struct AccountDeps {
     pub(crate) users: Arc<dyn UserStore>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) sessions: Arc<SessionService>,
+    pub(crate) limits: RateLimits,
     pub(crate) clock: Clock,
     pub(crate) policy: PasswordPolicy,
 }
@@ -74,9 +77,11 @@ impl AccountService {
     pub(crate) async fn register(
         &self,
         tenant: &Tenant,
+        client: IpAddr,
         registration: Registration,
     ) -> Result<UserId, ApiError> {
         let deps = &self.deps;
+        deps.limits.check(Action::Register, client, None).await?;
         let normalized = email::normalize(&registration.email);
         let password = nfc(registration.password);
         let name = registration
@@ -114,11 +119,17 @@ impl AccountService {
     pub(crate) async fn login(
         &self,
         tenant: &Tenant,
+        client: IpAddr,
         email_address: &str,
         password: SecretString,
     ) -> Result<TokenPair, ApiError> {
         let deps = &self.deps;
         let normalized = email::normalize(email_address);
+        let account = normalized.as_deref().ok().map(|email| Account {
+            tenant: tenant.id,
+            email,
+        });
+        deps.limits.check(Action::Login, client, account).await?;
         let password = nfc(password);
         let errors: Vec<_> = normalized
             .as_ref()

@@ -5,6 +5,7 @@ pub(crate) mod accounts;
 pub(crate) mod email;
 pub(crate) mod keys;
 pub(crate) mod oauth;
+pub(crate) mod rate_limits;
 pub(crate) mod revocation;
 pub(crate) mod sessions;
 pub(crate) mod tenants;

@@ -3,15 +3,18 @@
 //! Services see only these traits. The durable ones are written once over SQL ([`sql`]) and
 //! run on PostgreSQL ([`pg`]) or, embedded, on SQLite ([`sqlite`]); the fast-path blacklist is
 //! Redis ([`redis`]) or in-process ([`memory`]). Design note 0003 says which goes with which.
-//! Times are passed in by the caller, never read here.
+//! Times are passed in by the caller, never read here, except by the rate limiters: GCRA
+//! needs a monotonic clock, Redis's own (`TIME`, shared by every replica) or the process's.
 
 use std::fmt::Debug;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_core::Claims;
 use portcullis_core::revocation::{RevocationEntry, RevocationKind, RevocationSet};
 
+use crate::config::Limit;
 use crate::crypto::keys::Wrapped;
 use crate::crypto::refresh::TokenHash;
 use crate::crypto::signing::SigningAlgorithm;
@@ -452,6 +455,14 @@ pub(crate) trait SigningKeyStore: Send + Sync + Debug {
     /// its algorithm already exists; under a lock every replica takes. Returns the keys that
     /// exist afterwards, so replicas starting together agree on one key.
     async fn install_key(&self, candidate: &StoredKey) -> Result<Vec<StoredKey>, StoreError>;
+}
+
+/// Rate-limit budgets (GCRA, design note 0005): Redis shared by every replica, or in process.
+#[async_trait]
+pub(crate) trait RateLimiter: Send + Sync + Debug {
+    /// Spends one request of `key`'s budget under `limit`. `Some(wait)`: refused, spending
+    /// nothing, and the budget has room again after `wait`.
+    async fn acquire(&self, key: &str, limit: Limit) -> Result<Option<Duration>, StoreError>;
 }
 
 /// A dependency `/readyz` checks.

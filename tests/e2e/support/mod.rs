@@ -233,6 +233,20 @@ impl Options {
         self
     }
 
+    /// Raises every rate-limit budget far above what one test sends, for tests that register
+    /// or log in more often than the defaults allow one client (`rate_limit.rs` checks the
+    /// defaults themselves).
+    pub(crate) fn rate_limits_raised(self) -> Options {
+        ["LOGIN_PER_IP", "LOGIN_PER_ACCOUNT", "REGISTER_PER_IP"]
+            .iter()
+            .fold(self, |options, budget| {
+                let prefix = format!("PORTCULLIS_RATE_LIMIT__{budget}");
+                options
+                    .env(&format!("{prefix}__PER_MINUTE"), "100000")
+                    .env(&format!("{prefix}__BURST"), "100000")
+            })
+    }
+
     /// Writes `toml` to a file and points `PORTCULLIS_CONFIG` at it.
     pub(crate) fn config(mut self, toml: &str) -> Options {
         self.config_toml = Some(toml.to_owned());

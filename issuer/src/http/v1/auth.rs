@@ -12,7 +12,7 @@ use tracing::Span;
 use crate::AppState;
 use crate::crypto::secret::{SecretString, expose_secret};
 use crate::error::ApiError;
-use crate::http::extract::JsonBody;
+use crate::http::extract::{ClientIp, JsonBody};
 use crate::service::accounts::{Me, Registration};
 use crate::service::sessions::TokenPair;
 use crate::service::tokens::Principal;
@@ -139,6 +139,7 @@ impl From<Me> for MeOut {
 pub(crate) async fn register(
     State(state): State<AppState>,
     tenant: Tenant,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<(StatusCode, Json<RegisterOut>), ApiError> {
     let registration = Registration {
@@ -146,7 +147,10 @@ pub(crate) async fn register(
         password: body.password,
         name: body.name,
     };
-    let user = state.accounts.register(&tenant, registration).await?;
+    let user = state
+        .accounts
+        .register(&tenant, client, registration)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(RegisterOut {
@@ -159,11 +163,12 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     tenant: Tenant,
+    ClientIp(client): ClientIp,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<TokenOut, ApiError> {
     Ok(state
         .accounts
-        .login(&tenant, &body.email, body.password)
+        .login(&tenant, client, &body.email, body.password)
         .await?
         .into())
 }

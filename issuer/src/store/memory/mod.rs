@@ -16,6 +16,10 @@ use tokio::sync::RwLock;
 
 use super::{Blacklist, Revocation, RevocationProbe, StoreError};
 
+mod rate_limit;
+
+pub(crate) use rate_limit::MemoryRateLimiter;
+
 /// The in-process blacklist.
 #[derive(Debug)]
 pub(crate) struct MemoryBlacklist {

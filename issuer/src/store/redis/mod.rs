@@ -31,6 +31,10 @@ use tracing::warn;
 
 use crate::crypto::secret::SecretString;
 
+mod rate_limit;
+
+pub(crate) use rate_limit::RedisRateLimiter;
+
 /// Redis answers in well under a millisecond; waiting longer means it is in trouble, and the
 /// PostgreSQL fallback is the better answer.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -114,6 +118,11 @@ impl RedisBlacklist {
             RevokedKind::Subject => "sub",
         };
         format!("{}:rv:{short}:{value}", self.prefix)
+    }
+
+    /// A rate limiter on the same connection and prefix.
+    pub(crate) fn rate_limiter(&self) -> RedisRateLimiter {
+        RedisRateLimiter::new(self.connection.clone(), self.prefix.clone())
     }
 
     fn ready_key(&self) -> String {
