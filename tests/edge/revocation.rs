@@ -54,18 +54,8 @@ async fn logout_at_the_issuer_is_refused_at_the_edge() {
     };
     let alice = stack.login().await;
     let bob = stack.login().await;
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &alice.access_token)
-            .await,
-    );
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &bob.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&alice).await;
+    stack.assert_token_passes(&bob).await;
     let passed = stack.origin.count();
 
     let logout = stack
@@ -85,12 +75,7 @@ async fn logout_at_the_issuer_is_refused_at_the_edge() {
         .get_bearer("/api/orders", &alice.access_token)
         .await;
     assert_invalid_token(&again, "token_revoked");
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &bob.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&bob).await;
     assert_eq!(
         stack.origin.count(),
         passed + refused.passes + 1,
@@ -110,12 +95,7 @@ async fn logout_all_refuses_every_older_session_but_not_a_new_login() {
     let first = alice.tokens.clone();
     let second = stack.issuer.login(&alice.email, PASSWORD).await;
     for tokens in [&first, &second] {
-        assert_passed(
-            &stack
-                .edge
-                .get_bearer("/api/orders", &tokens.access_token)
-                .await,
-        );
+        stack.assert_token_passes(tokens).await;
     }
 
     let logout = stack.issuer.logout_all(&first.access_token).await;
@@ -128,12 +108,7 @@ async fn logout_all_refuses_every_older_session_but_not_a_new_login() {
     let third = stack.issuer.login(&alice.email, PASSWORD).await;
     let me = stack.issuer.me(&third.access_token).await;
     assert_eq!(me.status, 200, "the issuer accepts the new login: {me:?}");
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &third.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&third).await;
 }
 
 /// 0004: "a cold isolate loads the full list before answering any authenticated route".
@@ -172,12 +147,7 @@ async fn token_and_session_revocations_match_their_own_claims() {
     assert_ne!(first.claims()["jti"], refreshed.claims()["jti"]);
     let bystander = stack.login().await;
     for tokens in [&first, &refreshed, &bystander] {
-        assert_passed(
-            &stack
-                .edge
-                .get_bearer("/api/orders", &tokens.access_token)
-                .await,
-        );
+        stack.assert_token_passes(tokens).await;
     }
 
     let revoke = stack

@@ -19,12 +19,7 @@ async fn a_new_signing_key_at_the_issuer_is_picked_up() {
         return;
     };
     let old = stack.login().await;
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &old.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&old).await;
 
     let Stack {
         edge, issuer, keys, ..

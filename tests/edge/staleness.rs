@@ -26,12 +26,7 @@ async fn issuer_down_keeps_tokens_until_the_limit_then_fails_closed() {
     };
     let tokens = stack.login().await;
     // Loads the keys (JWKS) and the list while the issuer is up.
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &tokens.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&tokens).await;
 
     let Stack {
         edge,
@@ -96,12 +91,7 @@ async fn issuer_down_keeps_passing_in_open_mode_with_a_warning() {
         return;
     };
     let tokens = stack.login().await;
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &tokens.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&tokens).await;
 
     let Stack { edge, issuer, .. } = stack;
     let stopped = Instant::now();
@@ -161,12 +151,7 @@ async fn the_edge_recovers_when_the_issuer_returns() {
         return;
     };
     let tokens = stack.login().await;
-    assert_passed(
-        &stack
-            .edge
-            .get_bearer("/api/orders", &tokens.access_token)
-            .await,
-    );
+    stack.assert_token_passes(&tokens).await;
 
     let Stack {
         edge, issuer, keys, ..

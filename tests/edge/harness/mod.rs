@@ -420,6 +420,17 @@ impl Stack {
     pub(crate) async fn login(&self) -> support::Tokens {
         self.issuer.signup().await.tokens
     }
+
+    /// Asserts the access token passes the edge on an authenticated route; the first such
+    /// request also loads the worker's keys and revocation list while the issuer is up.
+    pub(crate) async fn assert_token_passes(&self, tokens: &support::Tokens) {
+        assert_passed(
+            &self
+                .edge
+                .get_bearer("/api/orders", &tokens.access_token)
+                .await,
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
