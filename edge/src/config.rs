@@ -195,6 +195,19 @@ impl Config {
         })
     }
 
+    /// [`parse`](Self::parse) over name/value pairs, for tests; the last setting of a
+    /// variable wins, so a test can override the defaults it starts from.
+    #[cfg(test)]
+    pub(crate) fn parse_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        Self::parse(|name| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
     /// Whether a path matches a blocked pattern.
     pub(crate) fn is_blocked_path(&self, path: &NormalPath) -> bool {
         self.blocked_paths

@@ -197,14 +197,7 @@ mod tests {
             ("PORTCULLIS_MAX_BODY_BYTES", "8"),
         ];
         vars.extend_from_slice(extra);
-        Config::parse(|name| {
-            // The last setting of a variable wins, so tests can override the defaults.
-            vars.iter()
-                .rev()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
-        .unwrap()
+        Config::parse_pairs(&vars).unwrap()
     }
 
     /// Records every effect in order; each answer is set per test.

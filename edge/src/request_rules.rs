@@ -103,14 +103,7 @@ mod tests {
             ),
         ];
         vars.extend_from_slice(extra);
-        Config::parse(|name| {
-            // The last setting of a variable wins, so tests can override the defaults.
-            vars.iter()
-                .rev()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
-        .unwrap()
+        Config::parse_pairs(&vars).unwrap()
     }
 
     fn head<'a>(method: &'a str, path: &'a str) -> Head<'a> {
