@@ -15,13 +15,17 @@ const MAX_STALENESS_SECS: u64 = 4;
 /// How long the list may take to turn stale before the test gives up (a liveness bound).
 const LIVENESS: Duration = Duration::from_secs(45);
 
-#[tokio::test]
-async fn issuer_down_keeps_tokens_until_the_limit_then_fails_closed() {
-    let setup = Setup::new().var(
+/// A worker whose list turns stale [`MAX_STALENESS_SECS`] after the issuer goes away.
+fn short_staleness() -> Setup {
+    Setup::new().var(
         "PORTCULLIS_REVOCATION_MAX_STALENESS_SECS",
         &MAX_STALENESS_SECS.to_string(),
-    );
-    let Some(stack) = Stack::start(setup).await else {
+    )
+}
+
+#[tokio::test]
+async fn issuer_down_keeps_tokens_until_the_limit_then_fails_closed() {
+    let Some(stack) = Stack::start(short_staleness()).await else {
         return;
     };
     let tokens = stack.login().await;
@@ -81,12 +85,7 @@ async fn issuer_down_keeps_tokens_until_the_limit_then_fails_closed() {
 
 #[tokio::test]
 async fn issuer_down_keeps_passing_in_open_mode_with_a_warning() {
-    let setup = Setup::new()
-        .var(
-            "PORTCULLIS_REVOCATION_MAX_STALENESS_SECS",
-            &MAX_STALENESS_SECS.to_string(),
-        )
-        .var("PORTCULLIS_REVOCATION_STALE_MODE", "open");
+    let setup = short_staleness().var("PORTCULLIS_REVOCATION_STALE_MODE", "open");
     let Some(stack) = Stack::start(setup).await else {
         return;
     };
@@ -143,11 +142,7 @@ async fn no_keys_yet_and_the_issuer_away_is_service_unavailable() {
 /// revocation made after the return is enforced.
 #[tokio::test]
 async fn the_edge_recovers_when_the_issuer_returns() {
-    let setup = Setup::new().var(
-        "PORTCULLIS_REVOCATION_MAX_STALENESS_SECS",
-        &MAX_STALENESS_SECS.to_string(),
-    );
-    let Some(stack) = Stack::start(setup).await else {
+    let Some(stack) = Stack::start(short_staleness()).await else {
         return;
     };
     let tokens = stack.login().await;
