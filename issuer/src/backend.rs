@@ -16,8 +16,8 @@ use crate::store::redis::RedisBlacklist;
 use crate::store::sql::SqlBackend;
 use crate::store::sqlite::{DATABASE_FILE, SqliteStore};
 use crate::store::{
-    Blacklist, Probe, RateLimiter, RevocationStore, SessionStore, SigningKeyStore, TenantStore,
-    UserStore,
+    AuditStore, Blacklist, LockoutStore, Probe, RateLimiter, RevocationStore, SessionStore,
+    SigningKeyStore, TenantStore, UserStore,
 };
 
 /// The stores services are built on; which implementation each is, only this module knows.
@@ -28,6 +28,8 @@ pub(crate) struct Stores {
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) revocations: Arc<dyn RevocationStore>,
     pub(crate) signing_keys: Arc<dyn SigningKeyStore>,
+    pub(crate) lockouts: Arc<dyn LockoutStore>,
+    pub(crate) audit: Arc<dyn AuditStore>,
     pub(crate) blacklist: Arc<dyn Blacklist>,
     /// Rate-limit budgets: in Redis when there is one, else in process.
     pub(crate) rate_limiter: Arc<dyn RateLimiter>,
@@ -48,6 +50,8 @@ impl Stores {
             sessions: durable.clone(),
             revocations: durable.clone(),
             signing_keys: durable.clone(),
+            lockouts: durable.clone(),
+            audit: durable.clone(),
             blacklist,
             rate_limiter,
             probes: vec![durable],

@@ -136,6 +136,7 @@ struct FileConfig {
     password: PasswordFile,
     http: HttpFile,
     rate_limit: RateLimitFile,
+    lockout: LockoutFile,
 }
 
 impl Default for FileConfig {
@@ -153,6 +154,7 @@ impl Default for FileConfig {
             password: PasswordFile::default(),
             http: HttpFile::default(),
             rate_limit: RateLimitFile::default(),
+            lockout: LockoutFile::default(),
         }
     }
 }
@@ -265,6 +267,30 @@ impl Default for RateLimitFile {
     }
 }
 
+/// `[lockout]` (design note 0005, "Lockout"): on by default. Each tenant may override
+/// `max_failures` and `lock_secs` (table `tenant_lockout_policies`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LockoutFile {
+    /// Default `true`. Turning it off leaves password guessing limited by rate limits alone.
+    enabled: bool,
+    /// Default 10: the consecutive failure that locks the account. Graduated delays of
+    /// 2^(n−3) s, at most 30 s, come before it, from the 3rd failure.
+    max_failures: u32,
+    /// Default 900 (15 min): how long a lock lasts.
+    lock_secs: u64,
+}
+
+impl Default for LockoutFile {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_failures: 10,
+            lock_secs: 900,
+        }
+    }
+}
+
 /// A GCRA budget: `per_minute` requests a minute on average, at most `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -337,6 +363,7 @@ pub struct Config {
     pub(crate) password: PasswordSettings,
     pub(crate) http: HttpSettings,
     pub(crate) rate_limit: RateLimitSettings,
+    pub(crate) lockout: LockoutSettings,
 }
 
 impl Config {
@@ -397,6 +424,14 @@ pub(crate) struct RateLimitSettings {
     pub(crate) login_per_ip: Limit,
     pub(crate) login_per_account: Limit,
     pub(crate) register_per_ip: Limit,
+}
+
+/// Account lockout; see `[lockout]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LockoutSettings {
+    pub(crate) enabled: bool,
+    pub(crate) max_failures: u32,
+    pub(crate) lock_secs: u64,
 }
 
 /// Loads and validates the settings of `issuer serve`.
@@ -471,6 +506,11 @@ impl FileConfig {
                 login_per_account: self.rate_limit.login_per_account,
                 register_per_ip: self.rate_limit.register_per_ip,
             },
+            lockout: LockoutSettings {
+                enabled: self.lockout.enabled,
+                max_failures: self.lockout.max_failures,
+                lock_secs: self.lockout.lock_secs,
+            },
         })
     }
 
@@ -511,7 +551,10 @@ impl FileConfig {
         let limits = &self.rate_limit;
         limits.login_per_ip.check("login_per_ip")?;
         limits.login_per_account.check("login_per_account")?;
-        limits.register_per_ip.check("register_per_ip")
+        limits.register_per_ip.check("register_per_ip")?;
+        // The same ranges as the per-tenant overrides in `tenant_lockout_policies`.
+        check_range("lockout.max_failures", self.lockout.max_failures, 1, 1_000)?;
+        check_range("lockout.lock_secs", self.lockout.lock_secs, 1, 86_400)
     }
 
     /// The backend the URLs select (design note 0003); nothing is refused silently.
@@ -1064,6 +1107,30 @@ mod tests {
         );
         assert!(parse("[http]\ntrusted_proxies = [\"10.0.0.0/33\"]").is_err());
         assert!(parse("[rate_limit]\nlogin_per_ip = { per_minute = 1 }").is_err());
+    }
+
+    #[test]
+    fn lockout_is_on_by_default_and_checked() {
+        let config = serve("").unwrap();
+        assert_eq!(
+            config.lockout,
+            LockoutSettings {
+                enabled: true,
+                max_failures: 10,
+                lock_secs: 900
+            }
+        );
+        let config = serve("[lockout]\nenabled = false\nmax_failures = 3\nlock_secs = 2").unwrap();
+        assert!(!config.lockout.enabled);
+        assert_eq!(
+            (config.lockout.max_failures, config.lockout.lock_secs),
+            (3, 2)
+        );
+        let err = message(serve("[lockout]\nmax_failures = 0"));
+        assert!(err.contains("`lockout.max_failures` is 0"), "{err}");
+        let err = message(serve("[lockout]\nlock_secs = 86401"));
+        assert!(err.contains("`lockout.lock_secs` is 86401"), "{err}");
+        assert!(parse("[lockout]\nlock_minutes = 1").is_err());
     }
 
     #[test]

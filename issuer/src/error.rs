@@ -16,6 +16,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, FormRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_core::TokenError;
 use serde::Serialize;
 
@@ -69,6 +70,9 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 429: a rate limit was reached; `Retry-After` says when to try again.
     RateLimited,
+    /// 423: the account is locked, or waiting out a graduated delay, after failed attempts;
+    /// `Retry-After` and `locked_until` say when to try again.
+    AccountLocked,
 }
 
 /// Every code, in the order of design note 0002. Append only.
@@ -94,6 +98,7 @@ pub const CODES: &[ErrorCode] = &[
     ErrorCode::InternalError,
     ErrorCode::RequestTimeout,
     ErrorCode::RateLimited,
+    ErrorCode::AccountLocked,
 ];
 
 impl ErrorCode {
@@ -121,6 +126,7 @@ impl ErrorCode {
             Self::InternalError => "internal_error",
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
+            Self::AccountLocked => "account_locked",
         }
     }
 
@@ -145,6 +151,7 @@ impl ErrorCode {
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::AccountLocked => StatusCode::LOCKED,
         }
     }
 
@@ -172,6 +179,7 @@ impl ErrorCode {
             Self::InternalError => "Internal error",
             Self::RequestTimeout => "Request timeout",
             Self::RateLimited => "Too many requests",
+            Self::AccountLocked => "Account locked",
         }
     }
 
@@ -250,6 +258,8 @@ pub struct ApiError {
     token_presented: bool,
     /// `Retry-After` in seconds, when it is known per answer rather than per code.
     retry_after_secs: Option<u64>,
+    /// `account_locked`: when the account may be tried again (RFC 3339, UTC).
+    locked_until: Option<String>,
     internal: Option<InternalError>,
 }
 
@@ -262,6 +272,7 @@ impl ApiError {
             errors: Vec::new(),
             token_presented: false,
             retry_after_secs: None,
+            locked_until: None,
             internal: None,
         }
     }
@@ -278,6 +289,34 @@ impl ApiError {
             ..Self::new(
                 ErrorCode::RateLimited,
                 "too many requests; retry after the time in the Retry-After header",
+            )
+        }
+    }
+
+    /// A 423: the account may not be tried before `until` (`now` is the time of the
+    /// decision). The wording speaks only of "this account": the same answer comes for an
+    /// address that has no account.
+    pub fn account_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        let wait = (until - now).to_std().unwrap_or_default();
+        let seconds = wait
+            .as_secs()
+            .saturating_add(u64::from(wait.subsec_nanos() > 0))
+            .max(1);
+        // Whole seconds, rounded up like `Retry-After`, so a client never retries too early.
+        let shown = DateTime::from_timestamp(
+            until
+                .timestamp()
+                .saturating_add(i64::from(until.timestamp_subsec_nanos() > 0)),
+            0,
+        )
+        .unwrap_or(until);
+        Self {
+            retry_after_secs: Some(seconds),
+            locked_until: Some(shown.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ..Self::new(
+                ErrorCode::AccountLocked,
+                "this account is temporarily locked after failed attempts; retry after the time \
+                 in the Retry-After header",
             )
         }
     }
@@ -327,6 +366,7 @@ impl ApiError {
             detail: &self.detail,
             code: self.code.as_str(),
             errors: &self.errors,
+            locked_until: self.locked_until.as_deref(),
         }
     }
 }
@@ -347,6 +387,9 @@ struct ProblemBody<'a> {
     code: &'static str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    /// An extension member (RFC 9457 section 3.2) of `account_locked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locked_until: Option<&'a str>,
 }
 
 impl IntoResponse for ApiError {
@@ -609,6 +652,7 @@ mod tests {
                 "internal_error",
                 "request_timeout",
                 "rate_limited",
+                "account_locked",
             ]
         );
         let statuses: Vec<_> = CODES.iter().map(|code| code.status().as_u16()).collect();
@@ -616,7 +660,7 @@ mod tests {
             statuses,
             [
                 400, 400, 422, 415, 413, 401, 401, 401, 401, 401, 401, 401, 403, 404, 404, 405,
-                503, 503, 500, 408, 429
+                503, 503, 500, 408, 429, 423
             ]
         );
         assert_eq!(
@@ -651,10 +695,11 @@ mod tests {
                 | ErrorCode::ServiceUnavailable
                 | ErrorCode::InternalError
                 | ErrorCode::RequestTimeout
-                | ErrorCode::RateLimited => {}
+                | ErrorCode::RateLimited
+                | ErrorCode::AccountLocked => {}
             }
         }
-        assert_eq!(CODES.len(), 21);
+        assert_eq!(CODES.len(), 22);
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
@@ -674,6 +719,18 @@ mod tests {
             assert_eq!(headers[header::RETRY_AFTER], expected);
             assert_eq!(body["code"], "rate_limited");
         }
+    }
+
+    #[tokio::test]
+    async fn account_locked_names_the_end_of_the_lock() {
+        let now = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        let until = DateTime::from_timestamp(1_767_226_500, 200_000_000).unwrap();
+        let (status, headers, body) = render(ApiError::account_locked(until, now)).await;
+        assert_eq!(status, StatusCode::LOCKED);
+        assert_eq!(headers[header::RETRY_AFTER], "901");
+        assert_eq!(body["code"], "account_locked");
+        assert_eq!(body["locked_until"], "2026-01-01T00:15:01Z");
+        assert!(!headers.contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[tokio::test]

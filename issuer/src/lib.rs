@@ -24,7 +24,9 @@ use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::SuccessorKey;
 use crate::data_dir::MASTER_KEY_FILE;
 use crate::service::accounts::{AccountDeps, AccountService, PasswordPolicy};
+use crate::service::audit::AuditLog;
 use crate::service::keys::KeyRing;
+use crate::service::lockout::Lockout;
 use crate::service::oauth::OAuthService;
 use crate::service::rate_limits::RateLimits;
 use crate::service::revocation::RevocationService;
@@ -66,6 +68,7 @@ pub(crate) struct Services {
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) revocations: Arc<RevocationService>,
     pub(crate) oauth: OAuthService,
+    pub(crate) audit: Arc<AuditLog>,
     pub(crate) probes: Vec<Arc<dyn Probe>>,
     pub(crate) request_timeout: Duration,
     pub(crate) body_limit_bytes: usize,
@@ -138,12 +141,14 @@ async fn build_state(
     ));
     let tokens =
         Arc::new(build_tokens(config, stores, master_key, revocations.clone(), public_url).await?);
+    let audit = Arc::new(AuditLog::new(stores.audit.clone(), Clock));
     let sessions = Arc::new(build_sessions(
         config,
         stores,
         master_key,
         &tokens,
         &revocations,
+        &audit,
     )?);
     let hasher = PasswordHasher::new(config.password.hashing)
         .await
@@ -153,6 +158,13 @@ async fn build_state(
         hasher,
         sessions: sessions.clone(),
         limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
+        lockout: Arc::new(Lockout::new(
+            stores.lockouts.clone(),
+            audit.clone(),
+            Clock,
+            config.lockout,
+        )),
+        audit: audit.clone(),
         clock: Clock,
         policy: PasswordPolicy {
             min_length: config.password.min_length,
@@ -163,6 +175,7 @@ async fn build_state(
         tenants: TenantService::new(stores.tenants.clone()),
         accounts,
         oauth: OAuthService::new(tokens.clone(), sessions.clone(), revocations.clone()),
+        audit,
         sessions,
         tokens,
         revocations,
@@ -179,6 +192,7 @@ fn build_sessions(
     master_key: &MasterKey,
     tokens: &Arc<TokenService>,
     revocations: &Arc<RevocationService>,
+    audit: &Arc<AuditLog>,
 ) -> anyhow::Result<SessionService> {
     let successor_key = SuccessorKey::new(
         master_key
@@ -190,6 +204,7 @@ fn build_sessions(
         users: stores.users.clone(),
         tokens: tokens.clone(),
         revocations: revocations.clone(),
+        audit: audit.clone(),
         successor_key,
         clock: Clock,
         settings: SessionSettings {

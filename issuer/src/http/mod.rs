@@ -61,6 +61,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/logout-all", post(v1::auth::logout_all))
         .route("/v1/auth/me", get(v1::auth::get_me))
         .route("/v1/revocations", get(v1::revocations::list_revocations))
+        .route("/v1/audit-events", get(v1::audit_events::list_audit_events))
         .route("/.well-known/jwks.json", get(well_known::get_jwks))
         .route(
             "/.well-known/openid-configuration",

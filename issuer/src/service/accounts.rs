@@ -1,14 +1,17 @@
 //! Accounts: registration, password login and the caller's profile.
 //!
 //! Registration and login answer the same way, after the same password-hashing work, whether
-//! or not the account exists, so neither can be used to find out who has an account.
+//! or not the account exists, so neither can be used to find out who has an account. Login
+//! is guarded by the lockout, keyed by the address, which holds for unknown addresses too.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
+use serde_json::json;
 use tracing::{info, instrument, warn};
 use unicode_normalization::UnicodeNormalization as _;
 
+use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
+use super::lockout::{AccountKey, Lockout};
 use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
 use super::tokens::Principal;
@@ -56,6 +59,8 @@ pub(crate) struct AccountDeps {
     pub(crate) hasher: PasswordHasher,
     pub(crate) sessions: Arc<SessionService>,
     pub(crate) limits: RateLimits,
+    pub(crate) lockout: Arc<Lockout>,
+    pub(crate) audit: Arc<AuditLog>,
     pub(crate) clock: Clock,
     pub(crate) policy: PasswordPolicy,
 }
@@ -77,11 +82,13 @@ impl AccountService {
     pub(crate) async fn register(
         &self,
         tenant: &Tenant,
-        client: IpAddr,
+        context: &RequestContext,
         registration: Registration,
     ) -> Result<UserId, ApiError> {
         let deps = &self.deps;
-        deps.limits.check(Action::Register, client, None).await?;
+        deps.limits
+            .check(Action::Register, context.ip, None)
+            .await?;
         let normalized = email::normalize(&registration.email);
         let password = nfc(registration.password);
         let name = registration
@@ -106,20 +113,39 @@ impl AccountService {
             password_hash,
             created_at: deps.clock.now(),
         };
-        if deps.users.create_user(&user).await? {
+        let created = deps.users.create_user(&user).await?;
+        // A taken address gets an audit row too, so both answers cost the same work.
+        let (outcome, subject, detail) = if created {
             info!(target: "security", event = "register", subject_id = %user.id);
+            (AuditOutcome::Success, Some(user.id), json!({}))
         } else {
             info!(target: "security", event = "register", outcome = "email_taken");
-        }
+            (
+                AuditOutcome::Failure,
+                None,
+                json!({"reason": "email_taken"}),
+            )
+        };
+        deps.audit
+            .record(AuditEvent {
+                tenant: tenant.id,
+                user: subject,
+                kind: AuditKind::Register,
+                outcome,
+                context,
+                detail,
+            })
+            .await?;
         Ok(user.id)
     }
 
-    /// Checks a password and opens a session.
+    /// Checks a password and opens a session: rate limits, then the lockout guard, then the
+    /// password (with the same Argon2 work for an unknown address), then the lockout count.
     #[instrument(skip_all, name = "account.login", fields(tenant_id = %tenant.id))]
     pub(crate) async fn login(
         &self,
         tenant: &Tenant,
-        client: IpAddr,
+        context: &RequestContext,
         email_address: &str,
         password: SecretString,
     ) -> Result<TokenPair, ApiError> {
@@ -129,7 +155,9 @@ impl AccountService {
             tenant: tenant.id,
             email,
         });
-        deps.limits.check(Action::Login, client, account).await?;
+        deps.limits
+            .check(Action::Login, context.ip, account)
+            .await?;
         let password = nfc(password);
         let errors: Vec<_> = normalized
             .as_ref()
@@ -142,16 +170,31 @@ impl AccountService {
         let (Ok(normalized), true) = (normalized, errors.is_empty()) else {
             return Err(ApiError::validation(errors));
         };
+        let key = AccountKey::new(tenant.id, &normalized);
+        let guarded = deps.lockout.guard(&key).await;
+        // Known or not, the account is looked up the same way, also when it is locked.
         let credentials = deps.users.credentials(tenant.id, &normalized).await?;
         let user = credentials.as_ref().map(|found| found.user);
+        if let Err(refused) = guarded {
+            if refused.code() == ErrorCode::AccountLocked {
+                self.audit_login(tenant, user, context, AuditOutcome::Refused)
+                    .await?;
+            }
+            return Err(refused);
+        }
         let stored = credentials.map(|found| found.password_hash);
         let verified = deps.hasher.verify(password, stored).await?;
         match (verified, user) {
             (true, Some(user)) => {
                 info!(target: "security", event = "login", outcome = "success", subject_id = %user);
-                deps.sessions
+                deps.lockout.succeeded(&key).await?;
+                let tokens = deps
+                    .sessions
                     .start(tenant.id, user, vec![AMR_PASSWORD.to_owned()])
-                    .await
+                    .await?;
+                self.audit_login(tenant, Some(user), context, AuditOutcome::Success)
+                    .await?;
+                Ok(tokens)
             }
             _ => {
                 warn!(
@@ -161,12 +204,35 @@ impl AccountService {
                     account_exists = user.is_some(),
                     subject_id = user.map(tracing::field::display),
                 );
+                deps.lockout.failed(&key, user, context).await?;
+                self.audit_login(tenant, user, context, AuditOutcome::Failure)
+                    .await?;
                 Err(ApiError::new(
                     ErrorCode::InvalidCredentials,
                     "wrong email or password",
                 ))
             }
         }
+    }
+
+    async fn audit_login(
+        &self,
+        tenant: &Tenant,
+        user: Option<UserId>,
+        context: &RequestContext,
+        outcome: AuditOutcome,
+    ) -> Result<(), ApiError> {
+        self.deps
+            .audit
+            .record(AuditEvent {
+                tenant: tenant.id,
+                user,
+                kind: AuditKind::Login,
+                outcome,
+                context,
+                detail: json!({}),
+            })
+            .await
     }
 
     /// The caller's profile, roles and session.

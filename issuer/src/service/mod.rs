@@ -2,8 +2,10 @@
 //! through the traits of [`crate::store`].
 
 pub(crate) mod accounts;
+pub(crate) mod audit;
 pub(crate) mod email;
 pub(crate) mod keys;
+pub(crate) mod lockout;
 pub(crate) mod oauth;
 pub(crate) mod rate_limits;
 pub(crate) mod revocation;

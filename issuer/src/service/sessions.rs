@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
+use serde_json::json;
 use tracing::{info, instrument, warn};
 
+use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
 use super::revocation::RevocationService;
 use super::tokens::{AccessGrant, Principal, TokenService};
 use crate::clock::{Clock, unix_secs};
@@ -42,6 +44,7 @@ pub(crate) struct SessionDeps {
     pub(crate) users: Arc<dyn UserStore>,
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) revocations: Arc<RevocationService>,
+    pub(crate) audit: Arc<AuditLog>,
     pub(crate) successor_key: SuccessorKey,
     pub(crate) clock: Clock,
     pub(crate) settings: SessionSettings,
@@ -100,6 +103,7 @@ impl SessionService {
         &self,
         tenant: &Tenant,
         presented: &SecretString,
+        context: &RequestContext,
     ) -> Result<TokenPair, ApiError> {
         let deps = &self.deps;
         let Some(parent) = RefreshToken::parse(presented.expose()) else {
@@ -132,6 +136,16 @@ impl SessionService {
                     session_id = %session.id,
                     "a rotated refresh token was presented again; its session is revoked"
                 );
+                deps.audit
+                    .record(AuditEvent {
+                        tenant: tenant.id,
+                        user: Some(session.user),
+                        kind: AuditKind::RefreshTokenReused,
+                        outcome: AuditOutcome::Failure,
+                        context,
+                        detail: json!({"session_id": session.id.to_string()}),
+                    })
+                    .await?;
                 return Err(ApiError::new(
                     ErrorCode::RefreshTokenReused,
                     "this refresh token was already used; its session has been revoked",
@@ -174,6 +188,7 @@ impl SessionService {
         &self,
         principal: &Principal,
         refresh_token: Option<&SecretString>,
+        context: &RequestContext,
     ) -> Result<(), ApiError> {
         let deps = &self.deps;
         let jti = NewRevocation {
@@ -204,7 +219,9 @@ impl SessionService {
             subject_id = %principal.user,
             session_id = %principal.session,
         );
-        Ok(())
+        let detail = json!({"session_id": principal.session.to_string()});
+        self.audit(principal, AuditKind::Logout, context, detail)
+            .await
     }
 
     /// The session a refresh token belongs to, if it is another session of the caller.
@@ -225,7 +242,11 @@ impl SessionService {
 
     /// Revokes every session of the caller and every token issued to them so far.
     #[instrument(skip_all, name = "session.logout_all")]
-    pub(crate) async fn logout_all(&self, principal: &Principal) -> Result<(), ApiError> {
+    pub(crate) async fn logout_all(
+        &self,
+        principal: &Principal,
+        context: &RequestContext,
+    ) -> Result<(), ApiError> {
         let now = unix_secs(self.deps.clock.now());
         let subject = NewRevocation {
             kind: RevokedKind::Subject,
@@ -236,13 +257,35 @@ impl SessionService {
         let scope = SessionScope::AllOf(principal.user);
         let request = self.close(principal.tenant.id, scope, "logout_all", vec![subject]);
         let recorded = self.deps.revocations.revoke(&request).await?;
-        info!(
-            target: "security",
-            event = "logout_all",
-            subject_id = %principal.user,
-            sessions = recorded.iter().filter(|r| r.entry.kind == RevokedKind::Session).count(),
-        );
-        Ok(())
+        let sessions = recorded
+            .iter()
+            .filter(|r| r.entry.kind == RevokedKind::Session)
+            .count();
+        info!(target: "security", event = "logout_all", subject_id = %principal.user, sessions);
+        let detail = json!({"sessions": sessions});
+        self.audit(principal, AuditKind::LogoutAll, context, detail)
+            .await
+    }
+
+    /// Records a successful action of the caller in the audit log.
+    async fn audit(
+        &self,
+        principal: &Principal,
+        kind: AuditKind,
+        context: &RequestContext,
+        detail: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.deps
+            .audit
+            .record(AuditEvent {
+                tenant: principal.tenant.id,
+                user: Some(principal.user),
+                kind,
+                outcome: AuditOutcome::Success,
+                context,
+                detail,
+            })
+            .await
     }
 
     /// Revokes the family of a refresh token, used or not (RFC 7009). `false` when the token

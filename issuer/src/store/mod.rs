@@ -465,6 +465,155 @@ pub(crate) trait RateLimiter: Send + Sync + Debug {
     async fn acquire(&self, key: &str, limit: Limit) -> Result<Option<Duration>, StoreError>;
 }
 
+/// An account's failure counter as stored (design note 0005, "Lockout").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct LockoutState {
+    pub(crate) failures: u32,
+    pub(crate) last_failure_at: Option<DateTime<Utc>>,
+    /// No secret of the account is checked before this time (a delay or a lock).
+    pub(crate) locked_until: Option<DateTime<Utc>>,
+}
+
+/// The failure at which graduated delays start.
+pub(crate) const DELAY_FROM_FAILURE: u32 = 3;
+/// The longest graduated delay.
+pub(crate) const MAX_DELAY: TimeDelta = TimeDelta::seconds(30);
+
+/// When failures delay and lock an account: the configuration, or a tenant's override of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LockoutRule {
+    /// The failure that locks the account.
+    pub(crate) max_failures: u32,
+    /// How long a lock lasts; also how long a counter without new failures is remembered.
+    pub(crate) lock: TimeDelta,
+}
+
+/// What recording one failure did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LockoutChange {
+    pub(crate) after: LockoutState,
+    /// This failure is the one that locked the account (once per lock).
+    pub(crate) started_lock: bool,
+}
+
+impl LockoutRule {
+    /// How long the account waits after its `failures`-th consecutive failure: nothing before
+    /// the [`DELAY_FROM_FAILURE`]th, then 2^(n−3) s capped at [`MAX_DELAY`], and the lock
+    /// from `max_failures` on.
+    pub(crate) fn wait_after(&self, failures: u32) -> Option<TimeDelta> {
+        if failures >= self.max_failures {
+            return Some(self.lock);
+        }
+        let step = failures.checked_sub(DELAY_FROM_FAILURE)?;
+        let secs = 1_i64.checked_shl(step).unwrap_or(i64::MAX);
+        Some(TimeDelta::try_seconds(secs).map_or(MAX_DELAY, |delay| delay.min(MAX_DELAY)))
+    }
+
+    /// The counter after one more failure at `now`. It starts again from zero once a lock
+    /// has ended, or when the last failure is a whole lock period old, so old mistakes do
+    /// not lock an account for good. A failure that raced past the guard while a lock was
+    /// being set leaves that lock as it is.
+    pub(crate) fn after_failure(
+        &self,
+        before: Option<LockoutState>,
+        now: DateTime<Utc>,
+    ) -> LockoutChange {
+        let locked = |state: &LockoutState| state.locked_until.is_some_and(|until| until > now);
+        let current = before.filter(|state| {
+            let lock_over = state.failures >= self.max_failures && !locked(state);
+            let stale = state
+                .last_failure_at
+                .is_none_or(|last| last + self.lock <= now);
+            !lock_over && !stale
+        });
+        let prior = current.unwrap_or_default();
+        let failures = prior.failures.saturating_add(1);
+        let wait_until = if failures > self.max_failures {
+            None
+        } else {
+            self.wait_after(failures).map(|wait| now + wait)
+        };
+        let still_locked = current.filter(locked).and_then(|state| state.locked_until);
+        LockoutChange {
+            after: LockoutState {
+                failures,
+                last_failure_at: Some(now),
+                locked_until: wait_until.max(still_locked),
+            },
+            started_lock: failures == self.max_failures,
+        }
+    }
+}
+
+#[async_trait]
+pub(crate) trait LockoutStore: Send + Sync + Debug {
+    /// When the account may next be tried, if that is still to come at `now`.
+    async fn locked_until(
+        &self,
+        tenant: TenantId,
+        account: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Counts one failure under the tenant's rule (`default` unless the tenant overrides it),
+    /// atomically: concurrent failures of one account are all counted, on every replica.
+    async fn record_failure(
+        &self,
+        tenant: TenantId,
+        account: &[u8; 32],
+        now: DateTime<Utc>,
+        default: LockoutRule,
+    ) -> Result<LockoutChange, StoreError>;
+    /// Forgets the account's failures after a success.
+    async fn reset(&self, tenant: TenantId, account: &[u8; 32]) -> Result<(), StoreError>;
+}
+
+/// An audit event to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NewAuditEvent {
+    pub(crate) tenant: TenantId,
+    pub(crate) user: Option<UserId>,
+    pub(crate) kind: &'static str,
+    pub(crate) outcome: &'static str,
+    pub(crate) ip: String,
+    pub(crate) user_agent: Option<String>,
+    /// A JSON object, already serialized.
+    pub(crate) detail: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// A recorded audit event of the tenant it was listed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AuditRecord {
+    pub(crate) id: i64,
+    pub(crate) user: Option<UserId>,
+    pub(crate) kind: String,
+    pub(crate) outcome: String,
+    pub(crate) ip: String,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) detail: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// Which events of one tenant to list, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AuditFilter {
+    pub(crate) tenant: TenantId,
+    pub(crate) user: Option<UserId>,
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) since: Option<DateTime<Utc>>,
+    pub(crate) until: Option<DateTime<Utc>>,
+    /// Only events older than this id (the previous page's last).
+    pub(crate) before_id: Option<i64>,
+    pub(crate) limit: u16,
+}
+
+#[async_trait]
+pub(crate) trait AuditStore: Send + Sync + Debug {
+    async fn record(&self, event: &NewAuditEvent) -> Result<(), StoreError>;
+    /// Events matching `filter`, newest first, at most `filter.limit`.
+    async fn list(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
 /// A dependency `/readyz` checks.
 #[async_trait]
 pub(crate) trait Probe: Send + Sync + Debug {
@@ -605,6 +754,113 @@ pub(crate) mod tests {
         let subject = [hit(RevokedKind::Subject, "usr_1", Some(100))];
         assert!(matches_revoke(&subject, &claims(99)));
         assert!(!matches_revoke(&subject, &claims(100)));
+    }
+
+    const RULE: LockoutRule = LockoutRule {
+        max_failures: 10,
+        lock: TimeDelta::seconds(900),
+    };
+
+    #[test]
+    fn delays_double_from_the_third_failure_up_to_thirty_seconds() {
+        let waits: Vec<_> = (1..=10)
+            .map(|n| RULE.wait_after(n).map(|wait| wait.num_seconds()))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                None,
+                None,
+                Some(1),
+                Some(2),
+                Some(4),
+                Some(8),
+                Some(16),
+                Some(30),
+                Some(30),
+                Some(900)
+            ]
+        );
+        let long = LockoutRule {
+            max_failures: 100,
+            ..RULE
+        };
+        assert_eq!(long.wait_after(99), Some(MAX_DELAY), "no overflow far out");
+        let short = LockoutRule {
+            max_failures: 2,
+            ..RULE
+        };
+        assert_eq!(short.wait_after(1), None);
+        assert_eq!(short.wait_after(2), Some(TimeDelta::seconds(900)));
+    }
+
+    /// Counts `n` failures one second apart, each after the previous wait ended.
+    fn fail(
+        rule: LockoutRule,
+        mut state: Option<LockoutState>,
+        n: u32,
+        from: i64,
+    ) -> LockoutChange {
+        let mut now = from;
+        let mut change = rule.after_failure(state, at(now));
+        for _ in 1..n {
+            state = Some(change.after);
+            now = change
+                .after
+                .locked_until
+                .map_or(now + 1, |until| (until - at(0)).num_seconds());
+            change = rule.after_failure(state, at(now));
+        }
+        change
+    }
+
+    #[test]
+    fn the_tenth_failure_locks_once_for_the_lock_period() {
+        let ninth = fail(RULE, None, 9, 0);
+        assert!(!ninth.started_lock);
+        assert_eq!(ninth.after.failures, 9);
+        let now = ninth.after.locked_until.unwrap();
+        let tenth = RULE.after_failure(Some(ninth.after), now);
+        assert!(tenth.started_lock);
+        assert_eq!(
+            tenth.after.locked_until,
+            Some(now + TimeDelta::seconds(900))
+        );
+        // A guess that raced past the guard while the lock was set neither ends nor
+        // restarts the lock, and is not a new lock.
+        let straggler = RULE.after_failure(Some(tenth.after), now + TimeDelta::seconds(1));
+        assert!(!straggler.started_lock);
+        assert_eq!(straggler.after.failures, 11);
+        assert_eq!(straggler.after.locked_until, tenth.after.locked_until);
+    }
+
+    #[test]
+    fn counting_starts_again_after_a_lock_or_a_quiet_period() {
+        let locked = fail(RULE, None, 10, 0).after;
+        let after_lock = RULE.after_failure(Some(locked), locked.locked_until.unwrap());
+        assert_eq!(after_lock.after.failures, 1);
+        assert_eq!(after_lock.after.locked_until, None);
+        let two = fail(RULE, None, 2, 0).after;
+        let later = RULE.after_failure(Some(two), at(1 + 900));
+        assert_eq!(
+            later.after.failures, 1,
+            "a failure a lock period old is forgotten"
+        );
+        let soon = RULE.after_failure(Some(two), at(1 + 899));
+        assert_eq!(soon.after.failures, 3);
+        assert_eq!(soon.after.locked_until, Some(at(900 + 1)));
+    }
+
+    #[test]
+    fn a_delay_in_force_is_never_shortened() {
+        let state = LockoutState {
+            failures: 4,
+            last_failure_at: Some(at(0)),
+            locked_until: Some(at(20)),
+        };
+        // The 5th failure (4 s) arrives concurrently at 1 s: the 20 s already set stays.
+        let change = RULE.after_failure(Some(state), at(1));
+        assert_eq!(change.after.locked_until, Some(at(20)));
     }
 
     #[test]

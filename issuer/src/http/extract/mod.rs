@@ -5,6 +5,7 @@ mod client_ip;
 mod form;
 mod json;
 mod principal;
+mod request_context;
 mod tenant;
 
 pub(crate) use client_ip::ClientIp;

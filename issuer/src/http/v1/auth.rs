@@ -12,8 +12,9 @@ use tracing::Span;
 use crate::AppState;
 use crate::crypto::secret::{SecretString, expose_secret};
 use crate::error::ApiError;
-use crate::http::extract::{ClientIp, JsonBody};
+use crate::http::extract::JsonBody;
 use crate::service::accounts::{Me, Registration};
+use crate::service::audit::RequestContext;
 use crate::service::sessions::TokenPair;
 use crate::service::tokens::Principal;
 use crate::store::Tenant;
@@ -139,7 +140,7 @@ impl From<Me> for MeOut {
 pub(crate) async fn register(
     State(state): State<AppState>,
     tenant: Tenant,
-    ClientIp(client): ClientIp,
+    context: RequestContext,
     JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<(StatusCode, Json<RegisterOut>), ApiError> {
     let registration = Registration {
@@ -149,7 +150,7 @@ pub(crate) async fn register(
     };
     let user = state
         .accounts
-        .register(&tenant, client, registration)
+        .register(&tenant, &context, registration)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -163,12 +164,12 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     tenant: Tenant,
-    ClientIp(client): ClientIp,
+    context: RequestContext,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<TokenOut, ApiError> {
     Ok(state
         .accounts
-        .login(&tenant, client, &body.email, body.password)
+        .login(&tenant, &context, &body.email, body.password)
         .await?
         .into())
 }
@@ -177,11 +178,12 @@ pub(crate) async fn login(
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     tenant: Tenant,
+    context: RequestContext,
     JsonBody(body): JsonBody<RefreshIn>,
 ) -> Result<TokenOut, ApiError> {
     Ok(state
         .sessions
-        .refresh(&tenant, &body.refresh_token)
+        .refresh(&tenant, &body.refresh_token, &context)
         .await?
         .into())
 }
@@ -190,12 +192,13 @@ pub(crate) async fn refresh(
 pub(crate) async fn logout(
     State(state): State<AppState>,
     principal: Principal,
+    context: RequestContext,
     body: Option<JsonBody<LogoutIn>>,
 ) -> Result<StatusCode, ApiError> {
     let refresh_token = body.and_then(|JsonBody(body)| body.refresh_token);
     state
         .sessions
-        .logout(&principal, refresh_token.as_ref())
+        .logout(&principal, refresh_token.as_ref(), &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -204,8 +207,9 @@ pub(crate) async fn logout(
 pub(crate) async fn logout_all(
     State(state): State<AppState>,
     principal: Principal,
+    context: RequestContext,
 ) -> Result<StatusCode, ApiError> {
-    state.sessions.logout_all(&principal).await?;
+    state.sessions.logout_all(&principal, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -105,6 +105,12 @@ impl SqlBackend for PgStore {
             WriteLock::SigningKeys => {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").int(SIGNING_KEY_LOCK)
             }
+            WriteLock::AccountLockout { tenant, account } => sqlx::query(
+                "SELECT 1 FROM account_lockouts WHERE tenant_id = $1 AND account_key = $2 \
+                 FOR UPDATE",
+            )
+            .id(tenant.as_uuid())
+            .bytes(account.as_slice()),
         };
         query.fetch_optional(conn).await.map(drop)
     }

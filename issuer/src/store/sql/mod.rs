@@ -23,6 +23,8 @@ use super::{Probe, StoreError};
 use crate::crypto::refresh::TokenHash;
 use crate::ids::TenantId;
 
+mod audit_events;
+mod lockouts;
 mod revocations;
 mod sessions;
 mod signing_keys;
@@ -41,6 +43,11 @@ pub(crate) enum WriteLock<'a> {
     RevocationFeed,
     /// The signing-key table, while the first key is generated.
     SigningKeys,
+    /// One account's failure counter, while a failure is counted.
+    AccountLockout {
+        tenant: TenantId,
+        account: &'a [u8; 32],
+    },
 }
 
 /// The [`SqlBackend`] items that are the same for every sqlx database but for their types:
@@ -161,10 +168,12 @@ pub(crate) trait TextArrays: Database {
 /// Binding the values the stores write, whatever the database.
 pub(crate) trait Binds: Sized {
     fn id(self, value: Uuid) -> Self;
+    fn opt_id(self, value: Option<Uuid>) -> Self;
     fn text(self, value: &str) -> Self;
     fn opt_text(self, value: Option<&str>) -> Self;
     fn bytes(self, value: &[u8]) -> Self;
     fn time(self, value: DateTime<Utc>) -> Self;
+    fn opt_time(self, value: Option<DateTime<Utc>>) -> Self;
     fn int(self, value: i64) -> Self;
     fn opt_int(self, value: Option<i64>) -> Self;
     fn flag(self, value: bool) -> Self;
@@ -175,15 +184,21 @@ impl<DB> Binds for Query<'static, DB, <DB as Database>::Arguments>
 where
     DB: TextArrays,
     Uuid: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: for<'q> Encode<'q, DB> + Type<DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     DateTime<Utc>: for<'q> Encode<'q, DB> + Type<DB>,
+    Option<DateTime<Utc>>: for<'q> Encode<'q, DB> + Type<DB>,
     i64: for<'q> Encode<'q, DB> + Type<DB>,
     Option<i64>: for<'q> Encode<'q, DB> + Type<DB>,
     bool: for<'q> Encode<'q, DB> + Type<DB>,
 {
     fn id(self, value: Uuid) -> Self {
+        self.bind(value)
+    }
+
+    fn opt_id(self, value: Option<Uuid>) -> Self {
         self.bind(value)
     }
 
@@ -200,6 +215,10 @@ where
     }
 
     fn time(self, value: DateTime<Utc>) -> Self {
+        self.bind(value)
+    }
+
+    fn opt_time(self, value: Option<DateTime<Utc>>) -> Self {
         self.bind(value)
     }
 
@@ -223,6 +242,7 @@ where
 /// Reading the values the stores wrote, whatever the database.
 pub(crate) trait Columns {
     fn id(&self, column: &str) -> Result<Uuid, sqlx::Error>;
+    fn opt_id(&self, column: &str) -> Result<Option<Uuid>, sqlx::Error>;
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
@@ -248,6 +268,10 @@ where
     bool: for<'r> Decode<'r, R::Database> + Type<R::Database>,
 {
     fn id(&self, column: &str) -> Result<Uuid, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn opt_id(&self, column: &str) -> Result<Option<Uuid>, sqlx::Error> {
         self.try_get(column)
     }
 
