@@ -48,9 +48,11 @@ impl Attempt {
 /// validation allows, so a second concurrent hash is refused almost at once, and rate limits
 /// raised out of the way.
 async fn start_with_one_hashing_slot() -> Option<Issuer> {
-    // The flood is from one client: rate limits would refuse it before it reaches the hasher.
+    // The flood is from one client: rate limits would refuse it before it reaches the hasher,
+    // and its ten wrong passwords for one account would delay the account.
     let options = Options::new()
         .rate_limits_raised()
+        .lockout_off()
         .env("PORTCULLIS_PASSWORD__MAX_CONCURRENT_HASHES", "1")
         .env("PORTCULLIS_PASSWORD__QUEUE_TIMEOUT_MS", "1");
     Issuer::start_with(options).await

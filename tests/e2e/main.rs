@@ -25,11 +25,13 @@ const BACKEND: support::Backend = support::Backend::Postgres;
 
 // The shared modules: the same list, in the same order, as in `embedded.rs` (a test in
 // `support` checks it).
+mod audit;
 mod bad_input;
 mod core_interop;
 mod discovery;
 mod flood;
 mod lifecycle;
+mod lockout;
 mod log_secrets;
 mod rate_limit;
 mod refresh;

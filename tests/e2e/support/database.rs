@@ -74,6 +74,35 @@ impl Database {
         }
     }
 
+    /// The failures counted across all lockout counters, and how many lockouts the audit log
+    /// holds.
+    pub(crate) async fn lockout_counts(&mut self) -> (i64, i64) {
+        let failures = "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM account_lockouts";
+        let lockouts = "SELECT count(*) FROM audit_events WHERE kind = 'lockout'";
+        match self {
+            Database::Postgres(connection) => (
+                sqlx::query_scalar(failures)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .expect("sum failures"),
+                sqlx::query_scalar(lockouts)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .expect("count lockouts"),
+            ),
+            Database::Sqlite(connection) => (
+                sqlx::query_scalar(failures)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .expect("sum failures"),
+                sqlx::query_scalar(lockouts)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .expect("count lockouts"),
+            ),
+        }
+    }
+
     /// Creates a tenant with `slug` and the roles every tenant starts with, as the migrations
     /// do for the default tenant. Returns its `tnt_` id.
     pub(crate) async fn create_tenant(&mut self, slug: &str) -> String {
@@ -117,6 +146,60 @@ impl Database {
         format!("tnt_{}", id.simple())
     }
 
+    /// Overrides the `[lockout]` settings for the tenant `tenant_id` (`tnt_…`); `None` keeps
+    /// the configured value.
+    pub(crate) async fn set_lockout_policy(
+        &mut self,
+        tenant_id: &str,
+        max_failures: Option<i64>,
+        lock_secs: Option<i64>,
+    ) {
+        let tenant = uuid_of(tenant_id, "tnt_");
+        let sql = "INSERT INTO tenant_lockout_policies (tenant_id, max_failures, lock_secs) \
+                   VALUES ($1, $2, $3)";
+        match self {
+            Database::Postgres(connection) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(max_failures)
+                .bind(lock_secs)
+                .execute(connection)
+                .await
+                .map(drop),
+            Database::Sqlite(connection) => sqlx::query(sql)
+                .bind(tenant.as_bytes().as_slice())
+                .bind(max_failures)
+                .bind(lock_secs)
+                .execute(connection)
+                .await
+                .map(drop),
+        }
+        .expect("set a tenant lockout policy");
+    }
+
+    /// Grants the user `user_id` (`usr_…`) the role `role` of its tenant.
+    pub(crate) async fn grant_role(&mut self, user_id: &str, role: &str) {
+        let user = uuid_of(user_id, "usr_");
+        let sql = "INSERT INTO user_roles (tenant_id, user_id, role_id) \
+                   SELECT u.tenant_id, u.id, r.id FROM users u \
+                   JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = $2 WHERE u.id = $1";
+        let granted = match self {
+            Database::Postgres(connection) => sqlx::query(sql)
+                .bind(user)
+                .bind(role)
+                .execute(connection)
+                .await
+                .map(|done| done.rows_affected()),
+            Database::Sqlite(connection) => sqlx::query(sql)
+                .bind(user.as_bytes().as_slice())
+                .bind(role)
+                .execute(connection)
+                .await
+                .map(|done| done.rows_affected()),
+        }
+        .expect("grant a role");
+        assert_eq!(granted, 1, "no user {user_id} or role {role}");
+    }
+
     /// Serves `domain` (lowercase, no port) on behalf of the tenant `tenant_id` (`tnt_…`).
     pub(crate) async fn map_domain(&mut self, domain: &str, tenant_id: &str) {
         let tenant = tenant_id.strip_prefix("tnt_").expect("a tnt_ id");
@@ -140,4 +223,12 @@ impl Database {
             }
         }
     }
+}
+
+/// The UUID of a prefixed wire id (`tnt_…`, `usr_…`).
+fn uuid_of(id: &str, prefix: &str) -> uuid::Uuid {
+    let hex = id
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{id:?} lacks {prefix:?}"));
+    uuid::Uuid::parse_str(hex).unwrap_or_else(|error| panic!("{id:?}: {error}"))
 }

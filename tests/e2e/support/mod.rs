@@ -247,6 +247,12 @@ impl Options {
             })
     }
 
+    /// Turns the account lockout off, for tests that fail logins on purpose more often than
+    /// it allows (a 3rd failure delays the account); `lockout.rs` checks the lockout itself.
+    pub(crate) fn lockout_off(self) -> Options {
+        self.env("PORTCULLIS_LOCKOUT__ENABLED", "false")
+    }
+
     /// Writes `toml` to a file and points `PORTCULLIS_CONFIG` at it.
     pub(crate) fn config(mut self, toml: &str) -> Options {
         self.config_toml = Some(toml.to_owned());
