@@ -88,7 +88,8 @@ async fn start_verbose(format: Format) -> Option<Issuer> {
 
 /// Drives every path that carries a secret: register, login, `me`, refresh, introspection of
 /// both kinds of token, a failed login, garbage bearers and refresh tokens, refresh-token
-/// reuse, logout and RFC 7009 revocation. Returns every secret the issuer saw.
+/// reuse, logout, RFC 7009 revocation, and logins into a delayed (locked) account. Returns
+/// every secret the issuer saw.
 async fn handle_secrets(issuer: &Issuer) -> Secrets {
     let mut secrets = Secrets::default();
     let email = format!("{}@example.com", distinctive("log-secrets"));
@@ -147,6 +148,24 @@ async fn handle_secrets(issuer: &Issuer) -> Secrets {
         .await;
     assert_eq!(revoked.status, 200, "{revoked:?}");
     assert_client_problem(&issuer.refresh(&fourth.refresh_token).await);
+
+    // Guesses that delay the account, then the right password refused by the lockout: the
+    // refused password is never checked, and must not be logged either.
+    let guessed = format!("{}@example.com", distinctive("log-secrets-locked"));
+    let guessed_password = distinctive("Guessed-Password");
+    secrets.add("password of a delayed account", &guessed_password);
+    issuer.register_ok(&guessed, &guessed_password).await;
+    for attempt in 0..3 {
+        let guess = distinctive(&format!("Guess-{attempt}"));
+        secrets.add(format!("guess {attempt}"), &guess);
+        assert_problem(
+            &issuer.login_raw(&guessed, &guess).await,
+            401,
+            "invalid_credentials",
+        );
+    }
+    let refused = issuer.login_raw(&guessed, &guessed_password).await;
+    assert_problem(&refused, 423, "account_locked");
     secrets
 }
 

@@ -108,6 +108,7 @@ impl AuditEventsQuery {
     }
 }
 
+/// Keep in step with [`AuditKind::ALL`] (a test checks).
 const TYPE_INVALID: &str = "`type` must be one of register, login, lockout, mfa_enrolled, \
      mfa_disabled, mfa_verify, backup_codes_regenerated, backup_code_used, password_changed, \
      password_reset, email_verified, refresh_token_reused, logout, logout_all";
@@ -185,6 +186,13 @@ mod tests {
 
     fn parse(raw: &str) -> Result<AuditQuery, ErrorCode> {
         AuditEventsQuery::parse(Some(raw)).map_err(|err| err.code())
+    }
+
+    #[test]
+    fn the_type_message_names_every_kind() {
+        for kind in AuditKind::ALL {
+            assert!(TYPE_INVALID.contains(kind.as_str()), "{kind:?}");
+        }
     }
 
     #[test]
