@@ -280,12 +280,8 @@ impl ApiError {
     /// A 429: a rate limit was reached, with room again after `wait` (rounded up to whole
     /// seconds, at least one).
     pub fn rate_limited(wait: std::time::Duration) -> Self {
-        let seconds = wait
-            .as_secs()
-            .saturating_add(u64::from(wait.subsec_nanos() > 0))
-            .max(1);
         Self {
-            retry_after_secs: Some(seconds),
+            retry_after_secs: Some(retry_after_secs(wait)),
             ..Self::new(
                 ErrorCode::RateLimited,
                 "too many requests; retry after the time in the Retry-After header",
@@ -298,10 +294,6 @@ impl ApiError {
     /// address that has no account.
     pub fn account_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         let wait = (until - now).to_std().unwrap_or_default();
-        let seconds = wait
-            .as_secs()
-            .saturating_add(u64::from(wait.subsec_nanos() > 0))
-            .max(1);
         // Whole seconds, rounded up like `Retry-After`, so a client never retries too early.
         let shown = DateTime::from_timestamp(
             until
@@ -311,7 +303,7 @@ impl ApiError {
         )
         .unwrap_or(until);
         Self {
-            retry_after_secs: Some(seconds),
+            retry_after_secs: Some(retry_after_secs(wait)),
             locked_until: Some(shown.to_rfc3339_opts(SecondsFormat::Secs, true)),
             ..Self::new(
                 ErrorCode::AccountLocked,
@@ -369,6 +361,13 @@ impl ApiError {
             locked_until: self.locked_until.as_deref(),
         }
     }
+}
+
+/// `Retry-After` for a wait: whole seconds, rounded up, at least one.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// The detail of every 500: the cause is in the log, under the request id the response

@@ -5,13 +5,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Issuer, Options, PASSWORD, Response, assert_problem, send};
+use crate::support::{Issuer, Options, PASSWORD, Response, assert_problem, fresh_email, send};
 
 const AGENT: &str = "audit-test-agent/1.0";
-
-fn fresh_email(what: &str) -> String {
-    format!("{what}-{}@example.com", uuid::Uuid::new_v4().simple())
-}
 
 /// A request from the test client with `User-Agent: AGENT`.
 fn request(issuer: &Issuer, method: Method, path: &str) -> reqwest::RequestBuilder {

@@ -10,14 +10,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::support::{
-    DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Response, assert_problem, send,
+    DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Response, assert_problem, fresh_email, send,
 };
 
 const WRONG: &str = "not the password at all";
-
-fn fresh_email(what: &str) -> String {
-    format!("{what}-{}@example.com", uuid::Uuid::new_v4().simple())
-}
 
 /// A login from the test client with `X-Forwarded-For: forwarded`, in `tenant` when given.
 async fn login(

@@ -49,6 +49,16 @@ impl AccountKey {
             hash: hash.finalize().into(),
         }
     }
+
+    /// The first 16 bytes in hex: the rate limiter's Redis key, stable across replicas and
+    /// holding no address.
+    pub(crate) fn short_hex(&self) -> String {
+        self.hash
+            .iter()
+            .take(16)
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
 }
 
 impl fmt::Debug for AccountKey {
@@ -216,5 +226,7 @@ mod tests {
         assert_ne!(one, AccountKey::new(DEFAULT_TENANT, "bob@example.com"));
         let debug = format!("{one:?}");
         assert!(!debug.contains("alice"), "{debug}");
+        assert_eq!(one.short_hex().len(), 32);
+        assert!(debug.contains(&one.short_hex()[..8]), "{debug}");
     }
 }

@@ -39,6 +39,11 @@ pub(crate) const DEFAULT_TENANT_ID: &str = "tnt_00000000000000000000000000000001
 /// A password every rule accepts.
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
+/// An address no other test uses: `what`, a random suffix, `@example.com`.
+pub(crate) fn fresh_email(what: &str) -> String {
+    format!("{what}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
 /// The stdout line the issuer prints once it listens (0002, "Start-up").
 const START_LINE: &str = "Portcullis issuer listening on ";
 

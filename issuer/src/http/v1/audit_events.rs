@@ -1,8 +1,6 @@
 //! `GET /v1/audit-events?user_id=&type=&since=&until=&cursor=&limit=`: the tenant's security
 //! events for holders of `audit:read`, newest first, cursor-paginated (design note 0005).
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
@@ -10,6 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::decimal;
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::UserId;
@@ -120,12 +119,6 @@ fn time(text: Option<&str>, detail: &'static str) -> Result<Option<DateTime<Utc>
             .map_err(|_| invalid(detail))
     })
     .transpose()
-}
-
-/// Plain ASCII digits only: `str::parse` would also take a leading `+`.
-fn decimal<T: FromStr>(text: &str) -> Option<T> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| text.parse().ok()).flatten()
 }
 
 #[derive(Debug, Serialize)]

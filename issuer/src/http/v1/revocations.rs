@@ -2,13 +2,12 @@
 //!
 //! Public like an X.509 CRL: entries carry only random identifiers and times.
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use portcullis_core::revocation::RevocationEntry;
 use serde::{Deserialize, Serialize};
 
+use super::decimal;
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 
@@ -62,12 +61,6 @@ impl FeedQuery {
 
 /// Keep in step with [`MAX_LIMIT`] (a test checks).
 const LIMIT_INVALID: &str = "`limit` must be a whole number from 1 to 1000";
-
-/// Plain ASCII digits only: `str::parse` would also take a leading `+`.
-fn decimal<T: FromStr>(text: &str) -> Option<T> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| text.parse().ok()).flatten()
-}
 
 /// `v1.revocation.list`
 pub(crate) async fn list_revocations(
