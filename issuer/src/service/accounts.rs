@@ -185,34 +185,53 @@ impl AccountService {
         let stored = credentials.map(|found| found.password_hash);
         let verified = deps.hasher.verify(password, stored).await?;
         match (verified, user) {
-            (true, Some(user)) => {
-                info!(target: "security", event = "login", outcome = "success", subject_id = %user);
-                deps.lockout.succeeded(&key).await?;
-                let tokens = deps
-                    .sessions
-                    .start(tenant.id, user, vec![AMR_PASSWORD.to_owned()])
-                    .await?;
-                self.audit_login(tenant, Some(user), context, AuditOutcome::Success)
-                    .await?;
-                Ok(tokens)
-            }
-            _ => {
-                warn!(
-                    target: "security",
-                    event = "login",
-                    outcome = "failure",
-                    account_exists = user.is_some(),
-                    subject_id = user.map(tracing::field::display),
-                );
-                deps.lockout.failed(&key, user, context).await?;
-                self.audit_login(tenant, user, context, AuditOutcome::Failure)
-                    .await?;
-                Err(ApiError::new(
-                    ErrorCode::InvalidCredentials,
-                    "wrong email or password",
-                ))
-            }
+            (true, Some(user)) => self.login_succeeded(tenant, &key, user, context).await,
+            _ => Err(self.login_failed(tenant, &key, user, context).await?),
         }
+    }
+
+    /// Resets the lockout count and opens the session.
+    async fn login_succeeded(
+        &self,
+        tenant: &Tenant,
+        key: &AccountKey,
+        user: UserId,
+        context: &RequestContext,
+    ) -> Result<TokenPair, ApiError> {
+        info!(target: "security", event = "login", outcome = "success", subject_id = %user);
+        let deps = &self.deps;
+        deps.lockout.succeeded(key).await?;
+        let tokens = deps
+            .sessions
+            .start(tenant.id, user, vec![AMR_PASSWORD.to_owned()])
+            .await?;
+        self.audit_login(tenant, Some(user), context, AuditOutcome::Success)
+            .await?;
+        Ok(tokens)
+    }
+
+    /// Counts the failure; the answer is the same whether or not `user` exists.
+    async fn login_failed(
+        &self,
+        tenant: &Tenant,
+        key: &AccountKey,
+        user: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<ApiError, ApiError> {
+        warn!(
+            target: "security",
+            event = "login",
+            outcome = "failure",
+            account_exists = user.is_some(),
+            subject_id = user.map(tracing::field::display),
+        );
+        self.deps.lockout.failed(key, user, context).await?;
+        self.audit_login(tenant, user, context, AuditOutcome::Failure)
+            .await?;
+        Ok(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "wrong email or password",
+        ))
     }
 
     async fn audit_login(
