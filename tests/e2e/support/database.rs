@@ -77,30 +77,22 @@ impl Database {
     /// The failures counted across all lockout counters, and how many lockouts the audit log
     /// holds.
     pub(crate) async fn lockout_counts(&mut self) -> (i64, i64) {
-        let failures = "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM account_lockouts";
-        let lockouts = "SELECT count(*) FROM audit_events WHERE kind = 'lockout'";
+        let failures = self
+            .count("SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM account_lockouts")
+            .await;
+        let lockouts = self
+            .count("SELECT count(*) FROM audit_events WHERE kind = 'lockout'")
+            .await;
+        (failures, lockouts)
+    }
+
+    /// The one integer a query without parameters answers.
+    async fn count(&mut self, sql: &'static str) -> i64 {
         match self {
-            Database::Postgres(connection) => (
-                sqlx::query_scalar(failures)
-                    .fetch_one(&mut *connection)
-                    .await
-                    .expect("sum failures"),
-                sqlx::query_scalar(lockouts)
-                    .fetch_one(&mut *connection)
-                    .await
-                    .expect("count lockouts"),
-            ),
-            Database::Sqlite(connection) => (
-                sqlx::query_scalar(failures)
-                    .fetch_one(&mut *connection)
-                    .await
-                    .expect("sum failures"),
-                sqlx::query_scalar(lockouts)
-                    .fetch_one(&mut *connection)
-                    .await
-                    .expect("count lockouts"),
-            ),
+            Database::Postgres(connection) => sqlx::query_scalar(sql).fetch_one(connection).await,
+            Database::Sqlite(connection) => sqlx::query_scalar(sql).fetch_one(connection).await,
         }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
     }
 
     /// Creates a tenant with `slug` and the roles every tenant starts with, as the migrations
