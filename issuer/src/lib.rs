@@ -150,27 +150,14 @@ async fn build_state(
         &revocations,
         &audit,
     )?);
-    let hasher = PasswordHasher::new(config.password.hashing)
-        .await
-        .context("computing the dummy password hash")?;
-    let accounts = AccountService::new(AccountDeps {
-        users: stores.users.clone(),
-        hasher,
-        sessions: sessions.clone(),
-        limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
-        lockout: Arc::new(Lockout::new(
-            stores.lockouts.clone(),
-            audit.clone(),
-            Clock,
-            config.lockout,
-        )),
-        audit: audit.clone(),
-        clock: Clock,
-        policy: PasswordPolicy {
-            min_length: config.password.min_length,
-            max_length: config.password.max_length,
-        },
-    });
+    // Shared by every entry point that checks a secret (design note 0005, "Lockout").
+    let lockout = Arc::new(Lockout::new(
+        stores.lockouts.clone(),
+        audit.clone(),
+        Clock,
+        config.lockout,
+    ));
+    let accounts = build_accounts(config, stores, &sessions, &audit, &lockout).await?;
     Ok(AppState(Arc::new(Services {
         tenants: TenantService::new(stores.tenants.clone()),
         accounts,
@@ -184,6 +171,31 @@ async fn build_state(
         body_limit_bytes: config.http.body_limit_bytes,
         trusted_proxies: config.http.trusted_proxies.clone(),
     })))
+}
+
+async fn build_accounts(
+    config: &Config,
+    stores: &Stores,
+    sessions: &Arc<SessionService>,
+    audit: &Arc<AuditLog>,
+    lockout: &Arc<Lockout>,
+) -> anyhow::Result<AccountService> {
+    let hasher = PasswordHasher::new(config.password.hashing)
+        .await
+        .context("computing the dummy password hash")?;
+    Ok(AccountService::new(AccountDeps {
+        users: stores.users.clone(),
+        hasher,
+        sessions: sessions.clone(),
+        limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
+        lockout: lockout.clone(),
+        audit: audit.clone(),
+        clock: Clock,
+        policy: PasswordPolicy {
+            min_length: config.password.min_length,
+            max_length: config.password.max_length,
+        },
+    }))
 }
 
 fn build_sessions(
