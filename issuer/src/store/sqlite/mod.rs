@@ -191,12 +191,12 @@ mod tests {
     use super::*;
     use crate::crypto::keys::Wrapped;
     use crate::crypto::signing::SigningAlgorithm;
-    use crate::ids::{DEFAULT_TENANT, SessionId, UserId};
+    use crate::ids::{DEFAULT_TENANT, SessionId, TenantId, UserId};
     use crate::store::tests::{at, rotation};
     use crate::store::{
-        NewRevocation, NewSession, NewUser, RevocationRequest, RevocationStore, RevokedKind,
-        Rotation, RotationOutcome, SessionScope, SessionStore, SigningKeyStore, StoredKey,
-        UserStore,
+        LockoutRule, LockoutStore, NewRevocation, NewSession, NewUser, RevocationRequest,
+        RevocationStore, RevokedKind, Rotation, RotationOutcome, SessionScope, SessionStore,
+        SigningKeyStore, StoredKey, UserStore,
     };
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -413,6 +413,84 @@ mod tests {
             assert!(!is_read_only_code(Some(code)), "{code}");
         }
         assert!(!is_read_only_code(None));
+    }
+
+    const RULE: LockoutRule = LockoutRule {
+        max_failures: 10,
+        lock: chrono::TimeDelta::seconds(900),
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn thirty_parallel_failures_are_all_counted_and_lock_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store(&dir).await);
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .record_failure(DEFAULT_TENANT, &[7; 32], at(0), RULE)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut changes = Vec::new();
+        for task in tasks {
+            changes.push(task.await.unwrap());
+        }
+        let mut counts: Vec<u32> = changes.iter().map(|c| c.after.failures).collect();
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            (1..=30).collect::<Vec<_>>(),
+            "each failure counted once"
+        );
+        assert_eq!(changes.iter().filter(|c| c.started_lock).count(), 1);
+        let until = store
+            .locked_until(DEFAULT_TENANT, &[7; 32], at(1))
+            .await
+            .unwrap();
+        assert_eq!(until, Some(at(900)));
+        store.reset(DEFAULT_TENANT, &[7; 32]).await.unwrap();
+        let cleared = store.locked_until(DEFAULT_TENANT, &[7; 32], at(1));
+        assert_eq!(cleared.await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_policy_overrides_the_rule_column_by_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let mut conn = store.write().await.unwrap();
+        sqlx::query("INSERT INTO tenant_lockout_policies (tenant_id, max_failures) VALUES ($1, 1)")
+            .bind(DEFAULT_TENANT.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        SqliteStore::commit(conn).await.unwrap();
+        let change = store
+            .record_failure(DEFAULT_TENANT, &[8; 32], at(0), RULE)
+            .await
+            .unwrap();
+        assert!(change.started_lock, "the tenant locks at the first failure");
+        assert_eq!(
+            change.after.locked_until,
+            Some(at(900)),
+            "with the configured lock"
+        );
+        let other = TenantId::from_uuid(Uuid::from_u128(2));
+        let mut conn = store.write().await.unwrap();
+        sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, 'other', 'Other')")
+            .bind(other.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        SqliteStore::commit(conn).await.unwrap();
+        let unaffected = store
+            .record_failure(other, &[8; 32], at(0), RULE)
+            .await
+            .unwrap();
+        assert!(!unaffected.started_lock);
     }
 
     #[tokio::test]
