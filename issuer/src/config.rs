@@ -137,6 +137,7 @@ struct FileConfig {
     http: HttpFile,
     rate_limit: RateLimitFile,
     lockout: LockoutFile,
+    mfa: MfaFile,
 }
 
 impl Default for FileConfig {
@@ -155,6 +156,7 @@ impl Default for FileConfig {
             http: HttpFile::default(),
             rate_limit: RateLimitFile::default(),
             lockout: LockoutFile::default(),
+            mfa: MfaFile::default(),
         }
     }
 }
@@ -255,6 +257,10 @@ struct RateLimitFile {
     login_per_ip: Limit,
     login_per_account: Limit,
     register_per_ip: Limit,
+    mfa_verify_per_ip: Limit,
+    mfa_verify_per_account: Limit,
+    mfa_manage_per_ip: Limit,
+    mfa_manage_per_account: Limit,
 }
 
 impl Default for RateLimitFile {
@@ -263,7 +269,49 @@ impl Default for RateLimitFile {
             login_per_ip: Limit::new(10, 10),
             login_per_account: Limit::new(5, 5),
             register_per_ip: Limit::new(5, 5),
+            mfa_verify_per_ip: Limit::new(10, 10),
+            mfa_verify_per_account: Limit::new(5, 5),
+            mfa_manage_per_ip: Limit::new(10, 10),
+            mfa_manage_per_account: Limit::new(10, 10),
         }
+    }
+}
+
+/// `[mfa]` (design note 0005, "TOTP MFA").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MfaFile {
+    /// Default `Portcullis`: the issuer an authenticator app shows next to the account
+    /// (the otpauth URI's label and `issuer`).
+    issuer_name: String,
+    /// Default 300 (5 min): how long the `mfa_token` of a half-done login stays usable.
+    challenge_ttl_secs: u64,
+}
+
+impl Default for MfaFile {
+    fn default() -> Self {
+        Self {
+            issuer_name: "Portcullis".to_owned(),
+            challenge_ttl_secs: 300,
+        }
+    }
+}
+
+impl MfaFile {
+    fn check(&self) -> Result<(), ConfigError> {
+        // The Key URI format separates issuer and account with `:`, so neither may hold one.
+        let name = &self.issuer_name;
+        if name.trim().is_empty()
+            || name.chars().count() > 64
+            || name.contains(':')
+            || name.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "mfa.issuer_name",
+                "must be 1 to 64 printable characters without `:`",
+            ));
+        }
+        check_range("mfa.challenge_ttl_secs", self.challenge_ttl_secs, 30, 1_800)
     }
 }
 
@@ -364,6 +412,7 @@ pub struct Config {
     pub(crate) http: HttpSettings,
     pub(crate) rate_limit: RateLimitSettings,
     pub(crate) lockout: LockoutSettings,
+    pub(crate) mfa: MfaSettings,
 }
 
 impl Config {
@@ -424,6 +473,10 @@ pub(crate) struct RateLimitSettings {
     pub(crate) login_per_ip: Limit,
     pub(crate) login_per_account: Limit,
     pub(crate) register_per_ip: Limit,
+    pub(crate) mfa_verify_per_ip: Limit,
+    pub(crate) mfa_verify_per_account: Limit,
+    pub(crate) mfa_manage_per_ip: Limit,
+    pub(crate) mfa_manage_per_account: Limit,
 }
 
 /// Account lockout; see `[lockout]`.
@@ -432,6 +485,13 @@ pub(crate) struct LockoutSettings {
     pub(crate) enabled: bool,
     pub(crate) max_failures: u32,
     pub(crate) lock_secs: u64,
+}
+
+/// TOTP enrolment and the MFA step of login; see `[mfa]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MfaSettings {
+    pub(crate) issuer_name: String,
+    pub(crate) challenge_ttl_secs: u64,
 }
 
 /// Loads and validates the settings of `issuer serve`.
@@ -505,11 +565,19 @@ impl FileConfig {
                 login_per_ip: self.rate_limit.login_per_ip,
                 login_per_account: self.rate_limit.login_per_account,
                 register_per_ip: self.rate_limit.register_per_ip,
+                mfa_verify_per_ip: self.rate_limit.mfa_verify_per_ip,
+                mfa_verify_per_account: self.rate_limit.mfa_verify_per_account,
+                mfa_manage_per_ip: self.rate_limit.mfa_manage_per_ip,
+                mfa_manage_per_account: self.rate_limit.mfa_manage_per_account,
             },
             lockout: LockoutSettings {
                 enabled: self.lockout.enabled,
                 max_failures: self.lockout.max_failures,
                 lock_secs: self.lockout.lock_secs,
+            },
+            mfa: MfaSettings {
+                issuer_name: self.mfa.issuer_name.trim().to_owned(),
+                challenge_ttl_secs: self.mfa.challenge_ttl_secs,
             },
         })
     }
@@ -552,6 +620,15 @@ impl FileConfig {
         limits.login_per_ip.check("login_per_ip")?;
         limits.login_per_account.check("login_per_account")?;
         limits.register_per_ip.check("register_per_ip")?;
+        limits.mfa_verify_per_ip.check("mfa_verify_per_ip")?;
+        limits
+            .mfa_verify_per_account
+            .check("mfa_verify_per_account")?;
+        limits.mfa_manage_per_ip.check("mfa_manage_per_ip")?;
+        limits
+            .mfa_manage_per_account
+            .check("mfa_manage_per_account")?;
+        self.mfa.check()?;
         // The same ranges as the per-tenant overrides in `tenant_lockout_policies`.
         check_range("lockout.max_failures", self.lockout.max_failures, 1, 1_000)?;
         check_range("lockout.lock_secs", self.lockout.lock_secs, 1, 86_400)
@@ -1079,6 +1156,30 @@ mod tests {
         assert!(err.contains("`http.max_connections` is 0"), "{err}");
         let err = message(serve("[http]\nheader_read_timeout_secs = 0"));
         assert!(err.contains("`http.header_read_timeout_secs`"), "{err}");
+    }
+
+    #[test]
+    fn mfa_settings_have_defaults_and_are_checked() {
+        let config = serve("").unwrap();
+        assert_eq!(config.mfa.issuer_name, "Portcullis");
+        assert_eq!(config.mfa.challenge_ttl_secs, 300);
+        assert_eq!(config.rate_limit.mfa_verify_per_account, Limit::new(5, 5));
+        let config = serve("[mfa]\nissuer_name = \"Acme Login\"\nchallenge_ttl_secs = 60").unwrap();
+        assert_eq!(config.mfa.issuer_name, "Acme Login");
+        assert_eq!(config.mfa.challenge_ttl_secs, 60);
+        for bad in ["\"Acme:Login\"", "\"\"", "\"  \""] {
+            let err = message(serve(&format!("[mfa]\nissuer_name = {bad}")));
+            assert!(err.starts_with("`mfa.issuer_name`"), "{err}");
+        }
+        let err = message(serve("[mfa]\nchallenge_ttl_secs = 5"));
+        assert!(err.starts_with("`mfa.challenge_ttl_secs` is 5"), "{err}");
+        let err = message(serve(
+            "[rate_limit]\nmfa_verify_per_ip = { per_minute = 0, burst = 1 }",
+        ));
+        assert!(
+            err.contains("`rate_limit.mfa_verify_per_ip.per_minute`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -73,6 +73,17 @@ pub enum ErrorCode {
     /// 423: the account is locked, or waiting out a graduated delay, after failed attempts;
     /// `Retry-After` and `locked_until` say when to try again.
     AccountLocked,
+    /// 401: a TOTP or backup code that is wrong, outside the time window or already used.
+    InvalidMfaCode,
+    /// 401: an `mfa_token` that is unknown, expired, already used or for another purpose.
+    InvalidMfaToken,
+    /// 409: TOTP is already confirmed for this account; remove it before enrolling again.
+    MfaAlreadyEnabled,
+    /// 409: the account has no TOTP enrolment (or none waiting for confirmation).
+    MfaNotEnrolled,
+    /// 401: the account must set up MFA before it can log in: enroll and confirm with the
+    /// enrolment `mfa_token` of the login answer.
+    MfaRequired,
 }
 
 /// Every code, in the order of design note 0002. Append only.
@@ -99,6 +110,11 @@ pub const CODES: &[ErrorCode] = &[
     ErrorCode::RequestTimeout,
     ErrorCode::RateLimited,
     ErrorCode::AccountLocked,
+    ErrorCode::InvalidMfaCode,
+    ErrorCode::InvalidMfaToken,
+    ErrorCode::MfaAlreadyEnabled,
+    ErrorCode::MfaNotEnrolled,
+    ErrorCode::MfaRequired,
 ];
 
 impl ErrorCode {
@@ -127,6 +143,11 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::AccountLocked => "account_locked",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::MfaNotEnrolled => "mfa_not_enrolled",
+            Self::MfaRequired => "mfa_required",
         }
     }
 
@@ -143,7 +164,10 @@ impl ErrorCode {
             | Self::TokenRevoked
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken
-            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            | Self::RefreshTokenReused
+            | Self::InvalidMfaCode
+            | Self::InvalidMfaToken
+            | Self::MfaRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::TenantNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -152,6 +176,7 @@ impl ErrorCode {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::AccountLocked => StatusCode::LOCKED,
+            Self::MfaAlreadyEnabled | Self::MfaNotEnrolled => StatusCode::CONFLICT,
         }
     }
 
@@ -180,6 +205,11 @@ impl ErrorCode {
             Self::RequestTimeout => "Request timeout",
             Self::RateLimited => "Too many requests",
             Self::AccountLocked => "Account locked",
+            Self::InvalidMfaCode => "Invalid MFA code",
+            Self::InvalidMfaToken => "Invalid MFA token",
+            Self::MfaAlreadyEnabled => "MFA already enabled",
+            Self::MfaNotEnrolled => "MFA not enrolled",
+            Self::MfaRequired => "MFA required",
         }
     }
 
@@ -652,6 +682,11 @@ mod tests {
                 "request_timeout",
                 "rate_limited",
                 "account_locked",
+                "invalid_mfa_code",
+                "invalid_mfa_token",
+                "mfa_already_enabled",
+                "mfa_not_enrolled",
+                "mfa_required",
             ]
         );
         let statuses: Vec<_> = CODES.iter().map(|code| code.status().as_u16()).collect();
@@ -659,7 +694,7 @@ mod tests {
             statuses,
             [
                 400, 400, 422, 415, 413, 401, 401, 401, 401, 401, 401, 401, 403, 404, 404, 405,
-                503, 503, 500, 408, 429, 423
+                503, 503, 500, 408, 429, 423, 401, 401, 409, 409, 401
             ]
         );
         assert_eq!(
@@ -695,10 +730,15 @@ mod tests {
                 | ErrorCode::InternalError
                 | ErrorCode::RequestTimeout
                 | ErrorCode::RateLimited
-                | ErrorCode::AccountLocked => {}
+                | ErrorCode::AccountLocked
+                | ErrorCode::InvalidMfaCode
+                | ErrorCode::InvalidMfaToken
+                | ErrorCode::MfaAlreadyEnabled
+                | ErrorCode::MfaNotEnrolled
+                | ErrorCode::MfaRequired => {}
             }
         }
-        assert_eq!(CODES.len(), 22);
+        assert_eq!(CODES.len(), 27);
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {

@@ -27,6 +27,7 @@ use crate::service::accounts::{AccountDeps, AccountService, PasswordPolicy};
 use crate::service::audit::AuditLog;
 use crate::service::keys::KeyRing;
 use crate::service::lockout::Lockout;
+use crate::service::mfa::{MfaDeps, MfaService};
 use crate::service::oauth::OAuthService;
 use crate::service::rate_limits::RateLimits;
 use crate::service::revocation::RevocationService;
@@ -64,6 +65,7 @@ impl Deref for AppState {
 pub(crate) struct Services {
     pub(crate) tenants: TenantService,
     pub(crate) accounts: AccountService,
+    pub(crate) mfa: Arc<MfaService>,
     pub(crate) sessions: Arc<SessionService>,
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) revocations: Arc<RevocationService>,
@@ -157,10 +159,37 @@ async fn build_state(
         Clock,
         config.lockout,
     ));
-    let accounts = build_accounts(config, stores, &sessions, &audit, &lockout).await?;
+    let hasher = Arc::new(
+        PasswordHasher::new(config.password.hashing)
+            .await
+            .context("computing the dummy password hash")?,
+    );
+    let mfa = Arc::new(build_mfa(
+        config,
+        stores,
+        master_key,
+        SecretChecks {
+            hasher: &hasher,
+            sessions: &sessions,
+            audit: &audit,
+            lockout: &lockout,
+        },
+    )?);
+    let accounts = build_accounts(
+        config,
+        stores,
+        &mfa,
+        SecretChecks {
+            hasher: &hasher,
+            sessions: &sessions,
+            audit: &audit,
+            lockout: &lockout,
+        },
+    );
     Ok(AppState(Arc::new(Services {
         tenants: TenantService::new(stores.tenants.clone()),
         accounts,
+        mfa,
         oauth: OAuthService::new(tokens.clone(), sessions.clone(), revocations.clone()),
         audit,
         sessions,
@@ -173,28 +202,57 @@ async fn build_state(
     })))
 }
 
-async fn build_accounts(
+/// What every service that checks a user's secrets shares.
+#[derive(Clone, Copy, Debug)]
+struct SecretChecks<'a> {
+    hasher: &'a Arc<PasswordHasher>,
+    sessions: &'a Arc<SessionService>,
+    audit: &'a Arc<AuditLog>,
+    lockout: &'a Arc<Lockout>,
+}
+
+fn build_accounts(
     config: &Config,
     stores: &Stores,
-    sessions: &Arc<SessionService>,
-    audit: &Arc<AuditLog>,
-    lockout: &Arc<Lockout>,
-) -> anyhow::Result<AccountService> {
-    let hasher = PasswordHasher::new(config.password.hashing)
-        .await
-        .context("computing the dummy password hash")?;
-    Ok(AccountService::new(AccountDeps {
+    mfa: &Arc<MfaService>,
+    checks: SecretChecks<'_>,
+) -> AccountService {
+    AccountService::new(AccountDeps {
         users: stores.users.clone(),
-        hasher,
-        sessions: sessions.clone(),
+        hasher: checks.hasher.clone(),
+        sessions: checks.sessions.clone(),
+        mfa: mfa.clone(),
         limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
-        lockout: lockout.clone(),
-        audit: audit.clone(),
+        lockout: checks.lockout.clone(),
+        audit: checks.audit.clone(),
         clock: Clock,
         policy: PasswordPolicy {
             min_length: config.password.min_length,
             max_length: config.password.max_length,
         },
+    })
+}
+
+fn build_mfa(
+    config: &Config,
+    stores: &Stores,
+    master_key: &MasterKey,
+    checks: SecretChecks<'_>,
+) -> anyhow::Result<MfaService> {
+    let seal_key = master_key
+        .totp_key()
+        .context("deriving the TOTP sealing key")?;
+    Ok(MfaService::new(MfaDeps {
+        store: stores.mfa.clone(),
+        users: stores.users.clone(),
+        hasher: checks.hasher.clone(),
+        sessions: checks.sessions.clone(),
+        limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
+        lockout: checks.lockout.clone(),
+        audit: checks.audit.clone(),
+        seal_key,
+        clock: Clock,
+        settings: config.mfa.clone(),
     }))
 }
 

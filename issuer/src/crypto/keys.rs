@@ -22,6 +22,8 @@ use super::secret::SecretBytes;
 const WRAP_INFO: &[u8] = b"portcullis signing-key wrap v1";
 /// HKDF `info` of the key that derives refresh-token successors (design note 0001).
 const REFRESH_INFO: &[u8] = b"portcullis refresh v1";
+/// HKDF `info` of the key that seals stored TOTP secrets (design note 0005).
+const TOTP_INFO: &[u8] = b"portcullis totp seal v1";
 /// Length of a ChaCha20-Poly1305 nonce.
 pub(crate) const NONCE_LEN: usize = 12;
 
@@ -69,6 +71,12 @@ impl MasterKey {
     /// The key that wraps signing keys stored in the database.
     pub(crate) fn wrapping_key(&self) -> Result<WrappingKey, KeyError> {
         self.derive(WRAP_INFO).map(WrappingKey)
+    }
+
+    /// The key that seals TOTP secrets stored in the database: its own key, so a TOTP row
+    /// can never be unwrapped as a signing key or the other way round.
+    pub(crate) fn totp_key(&self) -> Result<WrappingKey, KeyError> {
+        self.derive(TOTP_INFO).map(WrappingKey)
     }
 
     /// The key that derives refresh-token successors.

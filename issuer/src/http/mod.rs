@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::{
@@ -60,6 +60,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(v1::auth::logout))
         .route("/v1/auth/logout-all", post(v1::auth::logout_all))
         .route("/v1/auth/me", get(v1::auth::get_me))
+        .route("/v1/auth/mfa/verify", post(v1::mfa::verify_mfa))
+        .route("/v1/auth/mfa/totp/enroll", post(v1::mfa::enroll_totp))
+        .route("/v1/auth/mfa/totp/confirm", post(v1::mfa::confirm_totp))
+        .route("/v1/auth/mfa/totp", delete(v1::mfa::delete_totp))
+        .route(
+            "/v1/auth/mfa/backup-codes/regenerate",
+            post(v1::mfa::regenerate_backup_codes),
+        )
         .route("/v1/revocations", get(v1::revocations::list_revocations))
         .route("/v1/audit-events", get(v1::audit_events::list_audit_events))
         .route("/.well-known/jwks.json", get(well_known::get_jwks))

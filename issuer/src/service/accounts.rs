@@ -12,6 +12,7 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
 use super::lockout::{AccountKey, Lockout};
+use super::mfa::{MfaService, MfaStatus, PendingLogin};
 use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
 use super::tokens::Principal;
@@ -50,14 +51,26 @@ pub(crate) struct Me {
     pub(crate) profile: UserProfile,
     pub(crate) grants: Grants,
     pub(crate) session: SessionId,
+    pub(crate) mfa: MfaStatus,
+}
+
+/// What the password step of a login answers.
+#[derive(Debug)]
+pub(crate) enum LoginOutcome {
+    /// No second factor is due: the session is open.
+    Tokens(TokenPair),
+    /// A second factor (or its enrolment) is due first; no session yet.
+    MfaRequired(PendingLogin),
 }
 
 /// The stores and services accounts work with.
 #[derive(Debug)]
 pub(crate) struct AccountDeps {
     pub(crate) users: Arc<dyn UserStore>,
-    pub(crate) hasher: PasswordHasher,
+    pub(crate) hasher: Arc<PasswordHasher>,
     pub(crate) sessions: Arc<SessionService>,
+    /// The second step of login when the user has MFA (or the tenant requires it).
+    pub(crate) mfa: Arc<MfaService>,
     pub(crate) limits: RateLimits,
     pub(crate) lockout: Arc<Lockout>,
     pub(crate) audit: Arc<AuditLog>,
@@ -139,8 +152,9 @@ impl AccountService {
         Ok(user.id)
     }
 
-    /// Checks a password and opens a session: rate limits, then the lockout guard, then the
-    /// password (with the same Argon2 work for an unknown address), then the lockout count.
+    /// Checks a password and opens a session, or asks for the second factor: rate limits,
+    /// then the lockout guard, then the password (with the same Argon2 work for an unknown
+    /// address), then the lockout count.
     #[instrument(skip_all, name = "account.login", fields(tenant_id = %tenant.id))]
     pub(crate) async fn login(
         &self,
@@ -148,7 +162,7 @@ impl AccountService {
         context: &RequestContext,
         email_address: &str,
         password: SecretString,
-    ) -> Result<TokenPair, ApiError> {
+    ) -> Result<LoginOutcome, ApiError> {
         let deps = &self.deps;
         let normalized = email::normalize(email_address);
         let account = normalized.as_deref().ok().map(|email| Account {
@@ -177,7 +191,7 @@ impl AccountService {
         let user = credentials.as_ref().map(|found| found.user);
         if let Err(refused) = guarded {
             if refused.code() == ErrorCode::AccountLocked {
-                self.audit_login(tenant, user, context, AuditOutcome::Refused)
+                self.audit_login(tenant, user, context, AuditOutcome::Refused, json!({}))
                     .await?;
             }
             return Err(refused);
@@ -190,24 +204,40 @@ impl AccountService {
         }
     }
 
-    /// Resets the lockout count and opens the session.
+    /// Asks for the second factor when one is due; otherwise resets the lockout count and
+    /// opens the session. With MFA the count is left alone: only the second factor resets
+    /// it, or the right password would buy unlimited guesses at the code.
     async fn login_succeeded(
         &self,
         tenant: &Tenant,
         key: &AccountKey,
         user: UserId,
         context: &RequestContext,
-    ) -> Result<TokenPair, ApiError> {
-        info!(target: "security", event = "login", outcome = "success", subject_id = %user);
+    ) -> Result<LoginOutcome, ApiError> {
         let deps = &self.deps;
+        if let Some(pending) = deps.mfa.after_password(tenant.id, user).await? {
+            info!(target: "security", event = "login", outcome = "mfa_required",
+                subject_id = %user);
+            let detail = json!({"mfa_required": true});
+            self.audit_login(tenant, Some(user), context, AuditOutcome::Success, detail)
+                .await?;
+            return Ok(LoginOutcome::MfaRequired(pending));
+        }
+        info!(target: "security", event = "login", outcome = "success", subject_id = %user);
         deps.lockout.succeeded(key).await?;
         let tokens = deps
             .sessions
             .start(tenant.id, user, vec![AMR_PASSWORD.to_owned()])
             .await?;
-        self.audit_login(tenant, Some(user), context, AuditOutcome::Success)
-            .await?;
-        Ok(tokens)
+        self.audit_login(
+            tenant,
+            Some(user),
+            context,
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await?;
+        Ok(LoginOutcome::Tokens(tokens))
     }
 
     /// Counts the failure; the answer is the same whether or not `user` exists.
@@ -226,7 +256,7 @@ impl AccountService {
             subject_id = user.map(tracing::field::display),
         );
         self.deps.lockout.failed(key, user, context).await?;
-        self.audit_login(tenant, user, context, AuditOutcome::Failure)
+        self.audit_login(tenant, user, context, AuditOutcome::Failure, json!({}))
             .await?;
         Ok(ApiError::new(
             ErrorCode::InvalidCredentials,
@@ -240,6 +270,7 @@ impl AccountService {
         user: Option<UserId>,
         context: &RequestContext,
         outcome: AuditOutcome,
+        detail: serde_json::Value,
     ) -> Result<(), ApiError> {
         self.deps
             .audit
@@ -249,7 +280,7 @@ impl AccountService {
                 kind: AuditKind::Login,
                 outcome,
                 context,
-                detail: json!({}),
+                detail,
             })
             .await
     }
@@ -265,11 +296,13 @@ impl AccountService {
             );
         };
         let grants = self.deps.users.grants(tenant, principal.user).await?;
+        let mfa = self.deps.mfa.status(tenant, principal.user).await?;
         Ok(Me {
             tenant,
             profile,
             grants,
             session: principal.session,
+            mfa,
         })
     }
 }
@@ -277,7 +310,7 @@ impl AccountService {
 /// NIST SP 800-63B §5.1.1.2: a password is normalized (NFC) before it is checked and hashed,
 /// so the composed and the decomposed spelling of `é` (which keyboards and platforms produce
 /// differently) are the same password. The unnormalized copy is wiped when dropped.
-fn nfc(password: SecretString) -> SecretString {
+pub(crate) fn nfc(password: SecretString) -> SecretString {
     if unicode_normalization::is_nfc(password.expose()) {
         return password;
     }

@@ -22,6 +22,10 @@ use crate::store::RateLimiter;
 pub(crate) enum Action {
     Login,
     Register,
+    /// `POST /v1/auth/mfa/verify`: the second step of a login.
+    MfaVerify,
+    /// TOTP enrolment, confirmation and removal, and backup-code regeneration.
+    MfaManage,
 }
 
 impl Action {
@@ -29,6 +33,8 @@ impl Action {
         match self {
             Self::Login => "login",
             Self::Register => "register",
+            Self::MfaVerify => "mfa_verify",
+            Self::MfaManage => "mfa_manage",
         }
     }
 }
@@ -61,6 +67,14 @@ impl RateLimits {
                 Some(settings.login_per_account),
             ),
             Action::Register => (Some(settings.register_per_ip), None),
+            Action::MfaVerify => (
+                Some(settings.mfa_verify_per_ip),
+                Some(settings.mfa_verify_per_account),
+            ),
+            Action::MfaManage => (
+                Some(settings.mfa_manage_per_ip),
+                Some(settings.mfa_manage_per_account),
+            ),
         }
     }
 

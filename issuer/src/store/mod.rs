@@ -614,6 +614,165 @@ pub(crate) trait AuditStore: Send + Sync + Debug {
     async fn list(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// What an `mfa_token` may be used for (design note 0005, "TOTP MFA").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChallengePurpose {
+    /// The second step of a login of a user with confirmed TOTP (`POST /v1/auth/mfa/verify`).
+    Verify,
+    /// Enrolment of a user whose tenant requires MFA and who has none yet (enroll, confirm).
+    Enroll,
+}
+
+impl ChallengePurpose {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Verify => "verify",
+            Self::Enroll => "enroll",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "verify" => Some(Self::Verify),
+            "enroll" => Some(Self::Enroll),
+            _ => None,
+        }
+    }
+}
+
+/// An `mfa_token` to store (its hash only).
+#[derive(Debug)]
+pub(crate) struct NewChallenge {
+    pub(crate) tenant: TenantId,
+    pub(crate) user: UserId,
+    pub(crate) token: TokenHash,
+    pub(crate) purpose: ChallengePurpose,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// An unused, unexpired `mfa_token`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    pub(crate) user: UserId,
+    pub(crate) purpose: ChallengePurpose,
+}
+
+/// A user's TOTP secret as stored: sealed under the master key.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredTotp {
+    pub(crate) sealed: Wrapped,
+    /// Enrolment was confirmed with a code: login asks for the second factor.
+    pub(crate) confirmed: bool,
+}
+
+/// A second factor that was checked and is now to be spent, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SpentFactor {
+    /// The RFC 6238 time step a TOTP code matched; spent when it is after the last one.
+    TotpStep(u64),
+    /// The SHA-256 of a backup code; spent when it is one of the user's unused codes.
+    BackupCode(TokenHash),
+}
+
+/// A first code for an enrolment, and the backup codes that go with it.
+#[derive(Debug)]
+pub(crate) struct TotpConfirmation<'a> {
+    pub(crate) tenant: TenantId,
+    pub(crate) user: UserId,
+    pub(crate) step: u64,
+    /// SHA-256 of each new backup code; replaces any earlier set.
+    pub(crate) backup_codes: &'a [TokenHash],
+    pub(crate) now: DateTime<Utc>,
+    /// An enrolment `mfa_token` consumed in the same transaction.
+    pub(crate) challenge: Option<TokenHash>,
+}
+
+/// What confirming an enrolment did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConfirmOutcome {
+    Confirmed,
+    /// No unconfirmed enrolment (none at all, or confirmed meanwhile).
+    NotPending,
+    /// The code's step is not after the last accepted one (a replay).
+    StepUsed,
+    /// The enrolment `mfa_token` was used or expired meanwhile.
+    ChallengeGone,
+}
+
+/// What completing a login's second step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CompletionOutcome {
+    /// The challenge and the factor are both spent.
+    Completed,
+    /// The `mfa_token` is used, expired or unknown; nothing was spent.
+    ChallengeGone,
+    /// The factor was already spent (a replayed step or a used backup code); nothing was spent.
+    FactorRefused,
+}
+
+/// TOTP secrets, backup codes, MFA challenges and the tenant MFA policy (design note 0005).
+/// Every spend is one conditional write, so a code, a backup code or an `mfa_token` is used
+/// once, also when it is presented concurrently on several replicas.
+#[async_trait]
+pub(crate) trait MfaStore: Send + Sync + Debug {
+    /// The user's TOTP secret, confirmed or not.
+    async fn totp(&self, tenant: TenantId, user: UserId) -> Result<Option<StoredTotp>, StoreError>;
+    /// Stores a new unconfirmed secret, replacing an unconfirmed one. `false`: the user has a
+    /// confirmed secret, which is left as it is.
+    async fn begin_totp(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        sealed: &Wrapped,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Confirms an enrolment with the step of its first code and stores its backup codes.
+    async fn confirm_totp(
+        &self,
+        confirmation: &TotpConfirmation<'_>,
+    ) -> Result<ConfirmOutcome, StoreError>;
+    /// Spends a checked factor of a user with confirmed TOTP; `false` if it was spent before.
+    async fn spend_factor(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        factor: SpentFactor,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Spends a `verify` challenge of `user` and a factor together, or neither.
+    async fn complete_challenge(
+        &self,
+        tenant: TenantId,
+        token: &TokenHash,
+        user: UserId,
+        factor: SpentFactor,
+        now: DateTime<Utc>,
+    ) -> Result<CompletionOutcome, StoreError>;
+    /// Removes the secret and the backup codes; `false` if there was no confirmed secret.
+    async fn disable_totp(&self, tenant: TenantId, user: UserId) -> Result<bool, StoreError>;
+    /// Replaces the backup codes of a user with confirmed TOTP; `false` if there is none.
+    async fn replace_backup_codes(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        codes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// How many unused backup codes the user has.
+    async fn backup_codes_left(&self, tenant: TenantId, user: UserId) -> Result<u32, StoreError>;
+    async fn create_challenge(&self, challenge: &NewChallenge) -> Result<(), StoreError>;
+    /// The unused challenge with this token hash, if it has not expired at `now`.
+    async fn challenge(
+        &self,
+        tenant: TenantId,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Challenge>, StoreError>;
+    /// Whether the tenant requires every user to have a second factor.
+    async fn mfa_required(&self, tenant: TenantId) -> Result<bool, StoreError>;
+}
+
 /// A dependency `/readyz` checks.
 #[async_trait]
 pub(crate) trait Probe: Send + Sync + Debug {

@@ -1,7 +1,7 @@
 //! The authenticated caller as an extractor: a handler that names [`Principal`] in its
 //! signature cannot run without a valid, unrevoked bearer token of the request's tenant.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use tracing::Span;
@@ -25,6 +25,24 @@ impl FromRequestParts<AppState> for Principal {
         let principal = state.tokens.authenticate(&tenant, token).await?;
         Span::current().record("subject_id", tracing::field::display(principal.user));
         Ok(principal)
+    }
+}
+
+/// No `Authorization` header: no principal (for routes that also take another credential).
+/// A header that is present must authenticate like a required one.
+impl OptionalFromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -1,4 +1,5 @@
-//! `/v1/auth/*`: registration, login, refresh, logout and the caller's profile.
+//! `/v1/auth/*`: registration, login, refresh, logout and the caller's profile (the MFA
+//! routes are in `mfa`).
 //!
 //! Handlers only extract, call one service function and shape the answer.
 
@@ -13,8 +14,9 @@ use crate::AppState;
 use crate::crypto::secret::{SecretString, expose_secret};
 use crate::error::ApiError;
 use crate::http::extract::JsonBody;
-use crate::service::accounts::{Me, Registration};
+use crate::service::accounts::{LoginOutcome, Me, Registration};
 use crate::service::audit::RequestContext;
+use crate::service::mfa::PendingLogin;
 use crate::service::sessions::TokenPair;
 use crate::service::tokens::Principal;
 use crate::store::Tenant;
@@ -57,6 +59,38 @@ pub(crate) struct LogoutIn {
     refresh_token: Option<SecretString>,
 }
 
+/// The answer of a password step after which a second factor is due.
+#[derive(Debug, Serialize)]
+pub(crate) struct MfaRequiredOut {
+    mfa_required: bool,
+    #[serde(serialize_with = "expose_secret")]
+    mfa_token: SecretString,
+    /// Seconds the `mfa_token` stays usable.
+    expires_in: u64,
+    /// Only when the tenant requires MFA and the user has none: enroll and confirm first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mfa_enrollment_required: bool,
+}
+
+impl From<PendingLogin> for MfaRequiredOut {
+    fn from(pending: PendingLogin) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: pending.mfa_token,
+            expires_in: pending.expires_in,
+            mfa_enrollment_required: pending.enrollment_required,
+        }
+    }
+}
+
+/// Answers that hand out a secret must never be cached between the issuer and the client.
+pub(super) fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// A token response (RFC 6749 section 5.1).
 #[derive(Debug, Serialize)]
 pub(crate) struct TokenOut {
@@ -71,11 +105,7 @@ pub(crate) struct TokenOut {
 impl IntoResponse for TokenOut {
     /// Tokens must never be cached by anything between the issuer and the client.
     fn into_response(self) -> Response {
-        let mut response = Json(self).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        response
+        no_store(Json(self).into_response())
     }
 }
 
@@ -111,6 +141,7 @@ pub(crate) struct MeOut {
 #[derive(Debug, Serialize)]
 pub(crate) struct MfaOut {
     totp_enabled: bool,
+    backup_codes_left: u32,
 }
 
 impl From<Me> for MeOut {
@@ -123,9 +154,9 @@ impl From<Me> for MeOut {
             email_verified: me.profile.email_verified,
             roles: me.grants.roles,
             permissions: me.grants.permissions,
-            // TOTP arrives with its own issue; until then no account has it.
             mfa: MfaOut {
-                totp_enabled: false,
+                totp_enabled: me.mfa.totp_enabled,
+                backup_codes_left: me.mfa.backup_codes_left,
             },
             session_id: me.session.to_string(),
             created_at: me
@@ -160,18 +191,24 @@ pub(crate) async fn register(
     ))
 }
 
-/// `v1.auth.login`
+/// `v1.auth.login`: a token response, or `{mfa_required, mfa_token}` when a second factor
+/// is due.
 pub(crate) async fn login(
     State(state): State<AppState>,
     tenant: Tenant,
     context: RequestContext,
     JsonBody(body): JsonBody<LoginIn>,
-) -> Result<TokenOut, ApiError> {
-    Ok(state
+) -> Result<Response, ApiError> {
+    let outcome = state
         .accounts
         .login(&tenant, &context, &body.email, body.password)
-        .await?
-        .into())
+        .await?;
+    Ok(match outcome {
+        LoginOutcome::Tokens(pair) => TokenOut::from(pair).into_response(),
+        LoginOutcome::MfaRequired(pending) => {
+            no_store(Json(MfaRequiredOut::from(pending)).into_response())
+        }
+    })
 }
 
 /// `v1.auth.refresh`

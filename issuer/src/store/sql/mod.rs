@@ -25,6 +25,7 @@ use crate::ids::TenantId;
 
 mod audit_events;
 mod lockouts;
+mod mfa;
 mod revocations;
 mod sessions;
 mod signing_keys;

@@ -1,0 +1,347 @@
+//! TOTP secrets, backup codes, MFA challenges and the tenant MFA policy (design note 0005,
+//! "TOTP MFA").
+//!
+//! Each spend is one conditional `UPDATE` whose `WHERE` says "not spent yet": the accepted
+//! TOTP step only moves forward (`last_step < $step`), a backup code or a challenge goes from
+//! `used_at IS NULL` to a time. Whoever changes the row wins; a concurrent presentation of the
+//! same code, on any replica, changes nothing and is refused. A login's second step spends the
+//! challenge and the factor in one transaction, so a failure spends neither.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Binds as _, Columns as _, SqlBackend, to_db_secs};
+use crate::crypto::keys::Wrapped;
+use crate::crypto::refresh::TokenHash;
+use crate::ids::{TenantId, UserId};
+use crate::store::{
+    Challenge, ChallengePurpose, CompletionOutcome, ConfirmOutcome, MfaStore, NewChallenge,
+    SpentFactor, StoreError, StoredTotp, TotpConfirmation,
+};
+
+#[async_trait]
+impl<B: SqlBackend> MfaStore for B {
+    async fn totp(&self, tenant: TenantId, user: UserId) -> Result<Option<StoredTotp>, StoreError> {
+        let query = B::query(
+            "SELECT secret_nonce, secret_sealed, confirmed_at FROM mfa_totp \
+             WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid());
+        let mut conn = self.read().await?;
+        let Some(row) = B::fetch_optional(query, &mut conn).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredTotp {
+            sealed: Wrapped {
+                nonce: row.bytes("secret_nonce")?,
+                ciphertext: row.bytes("secret_sealed")?,
+            },
+            confirmed: row.opt_time("confirmed_at")?.is_some(),
+        }))
+    }
+
+    async fn begin_totp(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        sealed: &Wrapped,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let upsert = B::query(
+            "INSERT INTO mfa_totp (tenant_id, user_id, secret_nonce, secret_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, user_id) DO UPDATE SET \
+               secret_nonce = excluded.secret_nonce, secret_sealed = excluded.secret_sealed, \
+               created_at = excluded.created_at, last_step = NULL \
+             WHERE mfa_totp.confirmed_at IS NULL",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .bytes(&sealed.nonce)
+        .bytes(&sealed.ciphertext)
+        .time(now);
+        let stored = B::execute(upsert, &mut tx).await? == 1;
+        B::commit(tx).await?;
+        Ok(stored)
+    }
+
+    async fn confirm_totp(
+        &self,
+        confirmation: &TotpConfirmation<'_>,
+    ) -> Result<ConfirmOutcome, StoreError> {
+        let (tenant, user) = (confirmation.tenant, confirmation.user);
+        let mut tx = self.write().await?;
+        if let Some(token) = &confirmation.challenge {
+            let spent = spend_challenge::<B>(
+                &mut tx,
+                tenant,
+                token,
+                user,
+                ChallengePurpose::Enroll,
+                confirmation.now,
+            )
+            .await?;
+            if !spent {
+                return Ok(ConfirmOutcome::ChallengeGone);
+            }
+        }
+        let pending = B::query(
+            "SELECT last_step FROM mfa_totp \
+             WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NULL",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid());
+        let Some(row) = B::fetch_optional(pending, &mut tx).await? else {
+            return Ok(ConfirmOutcome::NotPending);
+        };
+        let step = to_db_secs(confirmation.step);
+        if row.opt_int("last_step")?.is_some_and(|last| last >= step) {
+            return Ok(ConfirmOutcome::StepUsed);
+        }
+        let confirm = B::query(
+            "UPDATE mfa_totp SET confirmed_at = $3, last_step = $4 \
+             WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NULL \
+               AND (last_step IS NULL OR last_step < $4)",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .time(confirmation.now)
+        .int(step);
+        if B::execute(confirm, &mut tx).await? != 1 {
+            return Ok(ConfirmOutcome::NotPending);
+        }
+        store_backup_codes::<B>(
+            &mut tx,
+            tenant,
+            user,
+            confirmation.backup_codes,
+            confirmation.now,
+        )
+        .await?;
+        B::commit(tx).await?;
+        Ok(ConfirmOutcome::Confirmed)
+    }
+
+    async fn spend_factor(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        factor: SpentFactor,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let spent = spend::<B>(&mut tx, tenant, user, factor, now).await?;
+        B::commit(tx).await?;
+        Ok(spent)
+    }
+
+    async fn complete_challenge(
+        &self,
+        tenant: TenantId,
+        token: &TokenHash,
+        user: UserId,
+        factor: SpentFactor,
+        now: DateTime<Utc>,
+    ) -> Result<CompletionOutcome, StoreError> {
+        let mut tx = self.write().await?;
+        // The challenge first: on PostgreSQL its row lock makes a concurrent completion of the
+        // same challenge wait for this one, then find it used. Dropping `tx` rolls back.
+        let challenge_spent =
+            spend_challenge::<B>(&mut tx, tenant, token, user, ChallengePurpose::Verify, now)
+                .await?;
+        if !challenge_spent {
+            return Ok(CompletionOutcome::ChallengeGone);
+        }
+        if !spend::<B>(&mut tx, tenant, user, factor, now).await? {
+            return Ok(CompletionOutcome::FactorRefused);
+        }
+        B::commit(tx).await?;
+        Ok(CompletionOutcome::Completed)
+    }
+
+    async fn disable_totp(&self, tenant: TenantId, user: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let delete = B::query(
+            "DELETE FROM mfa_totp \
+             WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid());
+        if B::execute(delete, &mut tx).await? != 1 {
+            return Ok(false);
+        }
+        let codes = B::query("DELETE FROM mfa_backup_codes WHERE tenant_id = $1 AND user_id = $2")
+            .id(tenant.as_uuid())
+            .id(user.as_uuid());
+        B::execute(codes, &mut tx).await?;
+        B::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn replace_backup_codes(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        codes: &[TokenHash],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let enrolled = B::query(
+            "SELECT 1 AS one FROM mfa_totp \
+             WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid());
+        if B::fetch_optional(enrolled, &mut tx).await?.is_none() {
+            return Ok(false);
+        }
+        store_backup_codes::<B>(&mut tx, tenant, user, codes, now).await?;
+        B::commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn backup_codes_left(&self, tenant: TenantId, user: UserId) -> Result<u32, StoreError> {
+        let query = B::query(
+            "SELECT CAST(count(*) AS BIGINT) AS left_count FROM mfa_backup_codes \
+             WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid());
+        let mut conn = self.read().await?;
+        let count = B::fetch_one(query, &mut conn).await?.int("left_count")?;
+        u32::try_from(count).map_err(|_| StoreError::Corrupt(format!("backup codes {count}")))
+    }
+
+    async fn create_challenge(&self, challenge: &NewChallenge) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let insert = B::query(
+            "INSERT INTO mfa_challenges \
+               (token_hash, tenant_id, user_id, purpose, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bytes(challenge.token.as_slice())
+        .id(challenge.tenant.as_uuid())
+        .id(challenge.user.as_uuid())
+        .text(challenge.purpose.as_str())
+        .time(challenge.created_at)
+        .time(challenge.expires_at);
+        B::execute(insert, &mut tx).await?;
+        B::commit(tx).await?;
+        Ok(())
+    }
+
+    async fn challenge(
+        &self,
+        tenant: TenantId,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Challenge>, StoreError> {
+        let query = B::query(
+            "SELECT user_id, purpose FROM mfa_challenges \
+             WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bytes(token.as_slice())
+        .id(tenant.as_uuid())
+        .time(now);
+        let mut conn = self.read().await?;
+        let Some(row) = B::fetch_optional(query, &mut conn).await? else {
+            return Ok(None);
+        };
+        let purpose = row.text("purpose")?;
+        Ok(Some(Challenge {
+            user: UserId::from_uuid(row.id("user_id")?),
+            purpose: ChallengePurpose::from_name(&purpose)
+                .ok_or_else(|| StoreError::Corrupt(format!("challenge purpose {purpose:?}")))?,
+        }))
+    }
+
+    async fn mfa_required(&self, tenant: TenantId) -> Result<bool, StoreError> {
+        let query = B::query("SELECT require_mfa FROM tenant_mfa_policies WHERE tenant_id = $1")
+            .id(tenant.as_uuid());
+        let mut conn = self.read().await?;
+        let row = B::fetch_optional(query, &mut conn).await?;
+        Ok(row
+            .map(|row| row.flag("require_mfa"))
+            .transpose()?
+            .unwrap_or(false))
+    }
+}
+
+/// Marks an unused, unexpired challenge of `user` for `purpose` used; `false` if there is none.
+async fn spend_challenge<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    token: &TokenHash,
+    user: UserId,
+    purpose: ChallengePurpose,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let update = B::query(
+        "UPDATE mfa_challenges SET used_at = $5 \
+         WHERE token_hash = $1 AND tenant_id = $2 AND user_id = $3 AND purpose = $4 \
+           AND used_at IS NULL AND expires_at > $5",
+    )
+    .bytes(token.as_slice())
+    .id(tenant.as_uuid())
+    .id(user.as_uuid())
+    .text(purpose.as_str())
+    .time(now);
+    Ok(B::execute(update, conn).await? == 1)
+}
+
+/// Spends a checked factor; `false` if it was spent before (or the user has no confirmed TOTP).
+async fn spend<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+    factor: SpentFactor,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let update = match factor {
+        SpentFactor::TotpStep(step) => B::query(
+            "UPDATE mfa_totp SET last_step = $3 \
+             WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL \
+               AND (last_step IS NULL OR last_step < $3)",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .int(to_db_secs(step)),
+        SpentFactor::BackupCode(hash) => B::query(
+            "UPDATE mfa_backup_codes SET used_at = $4 \
+             WHERE tenant_id = $1 AND user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .bytes(hash.as_slice())
+        .time(now),
+    };
+    Ok(B::execute(update, conn).await? == 1)
+}
+
+/// Replaces the user's backup codes with `codes`.
+async fn store_backup_codes<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+    codes: &[TokenHash],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let delete = B::query("DELETE FROM mfa_backup_codes WHERE tenant_id = $1 AND user_id = $2")
+        .id(tenant.as_uuid())
+        .id(user.as_uuid());
+    B::execute(delete, &mut *conn).await?;
+    for code in codes {
+        let insert = B::query(
+            "INSERT INTO mfa_backup_codes (tenant_id, user_id, code_hash, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .bytes(code.as_slice())
+        .time(now);
+        B::execute(insert, &mut *conn).await?;
+    }
+    Ok(())
+}
