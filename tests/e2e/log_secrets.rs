@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Issuer, Options, Tokens, assert_client_problem, assert_problem, jwt};
+use crate::support::{Issuer, Options, Tokens, assert_client_problem, assert_problem, jwt, otp};
 
 /// Both log formats, as `PORTCULLIS_LOG_FORMAT` spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +75,11 @@ fn distinctive(what: &str) -> String {
 }
 
 /// An issuer logging everything at trace level, in `format`, with no refresh grace window so
-/// a second presentation takes the reuse-detection path.
+/// a second presentation takes the reuse-detection path, and budgets raised for the dozen
+/// logins of one run from one client.
 async fn start_verbose(format: Format) -> Option<Issuer> {
     let mut options = Options::new()
+        .rate_limits_raised()
         .env("RUST_LOG", "trace")
         .env("PORTCULLIS_TOKEN__REFRESH_GRACE_SECS", "0");
     if format == Format::Json {
@@ -88,8 +90,8 @@ async fn start_verbose(format: Format) -> Option<Issuer> {
 
 /// Drives every path that carries a secret: register, login, `me`, refresh, introspection of
 /// both kinds of token, a failed login, garbage bearers and refresh tokens, refresh-token
-/// reuse, logout, RFC 7009 revocation, and logins into a delayed (locked) account. Returns
-/// every secret the issuer saw.
+/// reuse, logout, RFC 7009 revocation, logins into a delayed (locked) account, and MFA
+/// enrolment and login. Returns every secret the issuer saw.
 async fn handle_secrets(issuer: &Issuer) -> Secrets {
     let mut secrets = Secrets::default();
     let email = format!("{}@example.com", distinctive("log-secrets"));
@@ -166,7 +168,71 @@ async fn handle_secrets(issuer: &Issuer) -> Secrets {
     }
     let refused = issuer.login_raw(&guessed, &guessed_password).await;
     assert_problem(&refused, 423, "account_locked");
+    handle_mfa_secrets(issuer, &mut secrets).await;
     secrets
+}
+
+/// The MFA paths: enrolment (secret, otpauth URI), confirmation (backup codes), the
+/// `mfa_token` of a login and its verification with a backup code and a TOTP code. Six-digit
+/// codes are too short to search a log for without false alarms; they travel in the same
+/// fields (`code`) as the backup codes, which are searched.
+async fn handle_mfa_secrets(issuer: &Issuer, secrets: &mut Secrets) {
+    let email = format!("{}@example.com", distinctive("log-secrets-mfa"));
+    let password = distinctive("Mfa-Password");
+    secrets.add("MFA user's password", &password);
+    issuer.register_ok(&email, &password).await;
+    let session = issuer.login(&email, &password).await;
+    secrets.add_tokens("pre-MFA", &session);
+    let post = |path: &'static str, body: Value| {
+        let request = issuer
+            .request(reqwest::Method::POST, path)
+            .bearer_auth(&session.access_token)
+            .json(&body);
+        issuer.send(request)
+    };
+    let enrollment = post("/v1/auth/mfa/totp/enroll", json!({})).await;
+    assert_eq!(enrollment.status, 200, "{enrollment:?}");
+    let secret = enrollment.str_field("secret").to_owned();
+    secrets.add("TOTP secret", &secret);
+    secrets.add("otpauth URI", enrollment.str_field("otpauth_uri"));
+    let confirmed = post(
+        "/v1/auth/mfa/totp/confirm",
+        json!({"code": otp::code(&secret, 0)}),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let codes: Vec<String> = confirmed.body["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    for (index, code) in codes.iter().enumerate() {
+        secrets.add(format!("backup code {index}"), code);
+        secrets.add(
+            format!("backup code {index} without dashes"),
+            &code.replace('-', ""),
+        );
+    }
+
+    let verify = |token: String, code: String| {
+        let request = issuer
+            .request(reqwest::Method::POST, "/v1/auth/mfa/verify")
+            .json(&json!({"mfa_token": token, "code": code}));
+        issuer.send(request)
+    };
+    let login = issuer.login_raw(&email, &password).await;
+    let token = login.str_field("mfa_token").to_owned();
+    secrets.add("mfa_token", &token);
+    let wrong = verify(token.clone(), otp::wrong_code(&secret)).await;
+    assert_problem(&wrong, 401, "invalid_mfa_code");
+    let with_backup = Tokens::from_response(verify(token, codes[0].clone()).await);
+    secrets.add_tokens("backup-code login", &with_backup);
+    let login = issuer.login_raw(&email, &password).await;
+    let token = login.str_field("mfa_token").to_owned();
+    secrets.add("second mfa_token", &token);
+    let with_totp = Tokens::from_response(verify(token, otp::code(&secret, 1)).await);
+    secrets.add_tokens("TOTP login", &with_totp);
 }
 
 /// Asserts the log is worth searching: it has the events of the requests just made, and

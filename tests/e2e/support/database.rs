@@ -168,6 +168,57 @@ impl Database {
         .expect("set a tenant lockout policy");
     }
 
+    /// Makes the tenant `tenant_id` (`tnt_…`) require MFA of every user (0005, "TOTP MFA").
+    pub(crate) async fn require_mfa(&mut self, tenant_id: &str) {
+        let tenant = uuid_of(tenant_id, "tnt_");
+        let sql = "INSERT INTO tenant_mfa_policies (tenant_id, require_mfa) VALUES ($1, $2)";
+        match self {
+            Database::Postgres(connection) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(true)
+                .execute(connection)
+                .await
+                .map(drop),
+            Database::Sqlite(connection) => sqlx::query(sql)
+                .bind(tenant.as_bytes().as_slice())
+                .bind(true)
+                .execute(connection)
+                .await
+                .map(drop),
+        }
+        .expect("require MFA of a tenant");
+    }
+
+    /// Moves the end of every `mfa_token` to the year 2000, as if their lifetime had passed.
+    pub(crate) async fn expire_mfa_challenges(&mut self) {
+        let past = chrono::DateTime::from_timestamp(946_684_800, 0).expect("a valid time");
+        let sql = "UPDATE mfa_challenges SET expires_at = $1";
+        let expired = match self {
+            Database::Postgres(connection) => sqlx::query(sql)
+                .bind(past)
+                .execute(connection)
+                .await
+                .map(|done| done.rows_affected()),
+            Database::Sqlite(connection) => sqlx::query(sql)
+                .bind(past)
+                .execute(connection)
+                .await
+                .map(|done| done.rows_affected()),
+        }
+        .expect("expire the MFA challenges");
+        assert!(expired > 0, "no MFA challenge to expire");
+    }
+
+    /// Every stored TOTP secret as the database holds it: nonce and sealed bytes.
+    pub(crate) async fn stored_totp_secrets(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let sql = "SELECT secret_nonce, secret_sealed FROM mfa_totp";
+        match self {
+            Database::Postgres(connection) => sqlx::query_as(sql).fetch_all(connection).await,
+            Database::Sqlite(connection) => sqlx::query_as(sql).fetch_all(connection).await,
+        }
+        .expect("read the stored TOTP secrets")
+    }
+
     /// Grants the user `user_id` (`usr_…`) the role `role` of its tenant.
     pub(crate) async fn grant_role(&mut self, user_id: &str, role: &str) {
         let user = uuid_of(user_id, "usr_");

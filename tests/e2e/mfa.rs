@@ -1,0 +1,548 @@
+//! TOTP MFA with backup codes (design note 0005, "TOTP MFA"; issue #6), with codes from pyotp
+//! (`support::otp`), never from the issuer's own TOTP code: enrolment, confirmation, the MFA
+//! step of login, replay and concurrency, backup codes, regeneration, removal, the lockout,
+//! a tenant that requires MFA, and the secret sealed at rest.
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::support::{
+    Account, DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Response, Tokens, assert_field_error,
+    assert_problem, otp, send,
+};
+
+/// A signed-up user with confirmed TOTP: the pyotp code of step 0 confirmed it, so step 1 is
+/// the next code it accepts.
+struct Enrolled {
+    account: Account,
+    secret: String,
+    backup_codes: Vec<String>,
+}
+
+/// A POST with a JSON body and, when given, a bearer token.
+async fn post(issuer: &Issuer, path: &str, bearer: Option<&str>, body: &Value) -> Response {
+    let mut request = issuer.request(Method::POST, path).json(body);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    issuer.send(request).await
+}
+
+async fn enroll(issuer: &Issuer, bearer: &str) -> Response {
+    post(issuer, "/v1/auth/mfa/totp/enroll", Some(bearer), &json!({})).await
+}
+
+async fn confirm(issuer: &Issuer, bearer: &str, code: &str) -> Response {
+    post(
+        issuer,
+        "/v1/auth/mfa/totp/confirm",
+        Some(bearer),
+        &json!({"code": code}),
+    )
+    .await
+}
+
+async fn verify(issuer: &Issuer, mfa_token: &str, code: &str) -> Response {
+    post(
+        issuer,
+        "/v1/auth/mfa/verify",
+        None,
+        &json!({"mfa_token": mfa_token, "code": code}),
+    )
+    .await
+}
+
+async fn disable(issuer: &Issuer, bearer: &str, body: &Value) -> Response {
+    let request = issuer
+        .request(Method::DELETE, "/v1/auth/mfa/totp")
+        .bearer_auth(bearer)
+        .json(body);
+    issuer.send(request).await
+}
+
+/// The backup codes of an answer: ten distinct `xxxx-xxxx-xxxx-xxxx` codes.
+fn backup_codes(response: &Response) -> Vec<String> {
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let codes: Vec<String> = response.body["backup_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backup_codes: {response:?}"))
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{response:?}");
+    assert_eq!(codes.iter().collect::<HashSet<_>>().len(), 10, "{codes:?}");
+    for code in &codes {
+        let groups: Vec<&str> = code.split('-').collect();
+        assert!(
+            groups.len() == 4
+                && groups.iter().all(|group| group.len() == 4
+                    && group
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))),
+            "{code:?}"
+        );
+    }
+    codes
+}
+
+/// Signs up, enrolls and confirms with pyotp's code of the current step.
+async fn enrolled(issuer: &Issuer) -> Enrolled {
+    let account = issuer.signup().await;
+    let enrollment = enroll(issuer, &account.tokens.access_token).await;
+    assert_eq!(enrollment.status, 200, "{enrollment:?}");
+    let secret = enrollment.str_field("secret").to_owned();
+    let confirmed = confirm(issuer, &account.tokens.access_token, &otp::code(&secret, 0)).await;
+    let backup_codes = backup_codes(&confirmed);
+    Enrolled {
+        account,
+        secret,
+        backup_codes,
+    }
+}
+
+/// The password step for a user with MFA: 200 `{mfa_required, mfa_token}` and no token.
+async fn mfa_token(issuer: &Issuer, email: &str) -> String {
+    let response = issuer.login_raw(email, PASSWORD).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body["mfa_required"], true, "{response:?}");
+    assert!(response.body.get("access_token").is_none(), "{response:?}");
+    assert!(response.body.get("refresh_token").is_none(), "{response:?}");
+    assert!(
+        response.body.get("mfa_enrollment_required").is_none(),
+        "{response:?}"
+    );
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let token = response.str_field("mfa_token");
+    assert!(token.starts_with("pmt_") && token.len() == 47, "{token:?}");
+    token.to_owned()
+}
+
+/// A token response whose access token says password and one-time password.
+fn assert_pwd_otp(response: Response) -> Tokens {
+    let tokens = Tokens::from_response(response);
+    assert_eq!(tokens.claims()["amr"], json!(["pwd", "otp"]), "{tokens:?}");
+    tokens
+}
+
+async fn mfa_status(issuer: &Issuer, bearer: &str) -> Value {
+    let me = issuer.me(bearer).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    me.body["mfa"].clone()
+}
+
+/// The whole flow with a real authenticator's codes: enrol (the otpauth URI read by pyotp
+/// gives the same secret), confirm, then a login asks for the code and the token says
+/// `pwd` + `otp`; the same code, an enrolment while enrolled and a used `mfa_token` are refused.
+#[tokio::test]
+async fn mfa_enrol_confirm_and_log_in_with_pyotp_codes() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+    let bearer = account.tokens.access_token.clone();
+    assert_eq!(account.tokens.claims()["amr"], json!(["pwd"]));
+    assert_eq!(
+        mfa_status(&issuer, &bearer).await,
+        json!({"totp_enabled": false, "backup_codes_left": 0})
+    );
+
+    let enrollment = enroll(&issuer, &bearer).await;
+    assert_eq!(enrollment.status, 200, "{enrollment:?}");
+    assert_eq!(enrollment.header("cache-control"), Some("no-store"));
+    let secret = enrollment.str_field("secret").to_owned();
+    assert_eq!(secret.len(), 32, "160 bits in base32: {secret}");
+    let uri = enrollment.str_field("otpauth_uri");
+    let (parsed_secret, issuer_name, name) = otp::parse_uri(uri);
+    assert_eq!(
+        (parsed_secret.as_str(), issuer_name.as_str(), name.as_str()),
+        (secret.as_str(), "Portcullis", account.email.as_str()),
+        "{uri}"
+    );
+    let svg = enrollment.str_field("qr_svg");
+    assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+    // Not enabled until confirmed; a second enrolment replaces the first.
+    assert_eq!(mfa_status(&issuer, &bearer).await["totp_enabled"], false);
+    let again = enroll(&issuer, &bearer).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    let secret = again.str_field("secret").to_owned();
+
+    let wrong = confirm(&issuer, &bearer, &otp::wrong_code(&secret)).await;
+    assert_problem(&wrong, 401, "invalid_mfa_code");
+    backup_codes(&confirm(&issuer, &bearer, &otp::code(&secret, 0)).await);
+    assert_eq!(
+        mfa_status(&issuer, &bearer).await,
+        json!({"totp_enabled": true, "backup_codes_left": 10})
+    );
+    assert_problem(&enroll(&issuer, &bearer).await, 409, "mfa_already_enabled");
+
+    let token = mfa_token(&issuer, &account.email).await;
+    let code = otp::code(&secret, 1);
+    let tokens = assert_pwd_otp(verify(&issuer, &token, &code).await);
+    assert_eq!(issuer.me(&tokens.access_token).await.status, 200);
+    // The refreshed token keeps the session's amr.
+    let refreshed = issuer.refresh_ok(&tokens.refresh_token).await;
+    assert_eq!(refreshed.claims()["amr"], json!(["pwd", "otp"]));
+
+    assert_problem(
+        &verify(&issuer, &token, &code).await,
+        401,
+        "invalid_mfa_token",
+    );
+    let next = mfa_token(&issuer, &account.email).await;
+    assert_problem(
+        &verify(&issuer, &next, &code).await,
+        401,
+        "invalid_mfa_code",
+    );
+}
+
+/// Eight logins present the same fresh code at once: exactly one gets tokens, and the
+/// others' `mfa_token`s, not spent by the failure, still take a backup code.
+#[tokio::test]
+async fn mfa_one_code_presented_concurrently_is_accepted_once() {
+    let options = Options::new().rate_limits_raised().lockout_off();
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        tokens.push(mfa_token(&issuer, &user.account.email).await);
+    }
+    let code = otp::code(&user.secret, 1);
+    let mut attempts = JoinSet::new();
+    for token in tokens.clone() {
+        let request = issuer
+            .request(Method::POST, "/v1/auth/mfa/verify")
+            .json(&json!({"mfa_token": token, "code": code}));
+        attempts.spawn(async move { (token, send(request).await) });
+    }
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    while let Some(joined) = attempts.join_next().await {
+        let (token, response) = joined.unwrap();
+        if response.status == 200 {
+            winners.push(response);
+        } else {
+            assert_problem(&response, 401, "invalid_mfa_code");
+            losers.push(token);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one verify wins");
+    assert_pwd_otp(winners.remove(0));
+    assert_eq!(losers.len(), 7);
+    let backup = &user.backup_codes[0];
+    assert_pwd_otp(verify(&issuer, &losers[0], backup).await);
+}
+
+/// A backup code works once, as shown or typed loosely; ten logins racing with one code get
+/// one session; the count in `/me` goes down.
+#[tokio::test]
+async fn mfa_backup_codes_are_single_use_also_concurrently() {
+    let options = Options::new().rate_limits_raised().lockout_off();
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let email = &user.account.email;
+    let first = &user.backup_codes[0];
+    let token = mfa_token(&issuer, email).await;
+    assert_pwd_otp(verify(&issuer, &token, first).await);
+    let token = mfa_token(&issuer, email).await;
+    assert_problem(
+        &verify(&issuer, &token, first).await,
+        401,
+        "invalid_mfa_code",
+    );
+    let loose = user.backup_codes[1].replace('-', " ").to_ascii_uppercase();
+    assert_pwd_otp(verify(&issuer, &token, &loose).await);
+
+    let raced = user.backup_codes[2].clone();
+    let mut attempts = JoinSet::new();
+    for _ in 0..10 {
+        let token = mfa_token(&issuer, email).await;
+        let request = issuer
+            .request(Method::POST, "/v1/auth/mfa/verify")
+            .json(&json!({"mfa_token": token, "code": raced}));
+        attempts.spawn(send(request));
+    }
+    let mut won = 0;
+    while let Some(joined) = attempts.join_next().await {
+        let response = joined.unwrap();
+        if response.status == 200 {
+            won += 1;
+        } else {
+            assert_problem(&response, 401, "invalid_mfa_code");
+        }
+    }
+    assert_eq!(won, 1, "a backup code is spent once");
+    let bearer = &user.account.tokens.access_token;
+    assert_eq!(mfa_status(&issuer, bearer).await["backup_codes_left"], 7);
+}
+
+/// Regeneration needs a current code, hands out ten new codes and retires the old ones.
+#[tokio::test]
+async fn mfa_regenerated_backup_codes_replace_the_old_set() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let bearer = &user.account.tokens.access_token;
+    let path = "/v1/auth/mfa/backup-codes/regenerate";
+    let wrong = otp::wrong_code(&user.secret);
+    let refused = post(&issuer, path, Some(bearer), &json!({"code": wrong})).await;
+    assert_problem(&refused, 401, "invalid_mfa_code");
+    let code = otp::code(&user.secret, 1);
+    let fresh = backup_codes(&post(&issuer, path, Some(bearer), &json!({"code": code})).await);
+    assert!(fresh.iter().all(|code| !user.backup_codes.contains(code)));
+
+    let token = mfa_token(&issuer, &user.account.email).await;
+    let old = &user.backup_codes[0];
+    assert_problem(&verify(&issuer, &token, old).await, 401, "invalid_mfa_code");
+    assert_pwd_otp(verify(&issuer, &token, &fresh[0]).await);
+}
+
+/// Removal needs a current code or the password; afterwards login gives tokens at once.
+#[tokio::test]
+async fn mfa_removal_needs_a_current_code_or_the_password() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let bearer = &user.account.tokens.access_token;
+    let wrong = otp::wrong_code(&user.secret);
+    assert_problem(
+        &disable(&issuer, bearer, &json!({"code": wrong})).await,
+        401,
+        "invalid_mfa_code",
+    );
+    assert_problem(
+        &disable(&issuer, bearer, &json!({"password": "not the password"})).await,
+        401,
+        "invalid_credentials",
+    );
+    let code = otp::code(&user.secret, 1);
+    let both = json!({"code": code, "password": PASSWORD});
+    assert_problem(
+        &disable(&issuer, bearer, &both).await,
+        400,
+        "invalid_request",
+    );
+    let removed = disable(&issuer, bearer, &json!({"code": code})).await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    assert_eq!(
+        mfa_status(&issuer, bearer).await,
+        json!({"totp_enabled": false, "backup_codes_left": 0})
+    );
+    let tokens = issuer.login(&user.account.email, PASSWORD).await;
+    assert_eq!(tokens.claims()["amr"], json!(["pwd"]));
+    assert_problem(
+        &disable(&issuer, bearer, &json!({"password": PASSWORD})).await,
+        409,
+        "mfa_not_enrolled",
+    );
+
+    let other = enrolled(&issuer).await;
+    let bearer = &other.account.tokens.access_token;
+    let removed = disable(&issuer, bearer, &json!({"password": PASSWORD})).await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+}
+
+/// Wrong codes count like wrong passwords: the third locks the account, and then the right
+/// code (and the right password) is refused before it is checked.
+#[tokio::test]
+async fn mfa_wrong_codes_hit_the_lockout() {
+    let options = Options::new()
+        .rate_limits_raised()
+        .config("[lockout]\nmax_failures = 3\nlock_secs = 600\n");
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let token = mfa_token(&issuer, &user.account.email).await;
+    let wrong = otp::wrong_code(&user.secret);
+    for _ in 0..3 {
+        assert_problem(
+            &verify(&issuer, &token, &wrong).await,
+            401,
+            "invalid_mfa_code",
+        );
+    }
+    let right = otp::code(&user.secret, 1);
+    let locked = verify(&issuer, &token, &right).await;
+    assert_problem(&locked, 423, "account_locked");
+    assert!(locked.header("retry-after").is_some(), "{locked:?}");
+    let backup = verify(&issuer, &token, &user.backup_codes[0]).await;
+    assert_problem(&backup, 423, "account_locked");
+    let password = issuer.login_raw(&user.account.email, PASSWORD).await;
+    assert_problem(&password, 423, "account_locked");
+}
+
+/// A tenant that requires MFA: login answers with an enrolment token, which enroll and
+/// confirm take instead of a bearer; confirming completes the login; later logins ask for
+/// the code.
+#[tokio::test]
+async fn mfa_required_by_the_tenant_enrols_during_login() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    issuer
+        .sandbox()
+        .database()
+        .await
+        .require_mfa(DEFAULT_TENANT_ID)
+        .await;
+    let email = crate::support::fresh_email("required");
+    issuer.register_ok(&email, PASSWORD).await;
+    let login = issuer.login_raw(&email, PASSWORD).await;
+    assert_eq!(login.status, 200, "{login:?}");
+    assert_eq!(login.body["mfa_required"], true, "{login:?}");
+    assert_eq!(login.body["mfa_enrollment_required"], true, "{login:?}");
+    assert!(login.body.get("access_token").is_none(), "{login:?}");
+    let token = login.str_field("mfa_token").to_owned();
+
+    assert_problem(
+        &verify(&issuer, &token, "123456").await,
+        401,
+        "mfa_required",
+    );
+    let anonymous = post(&issuer, "/v1/auth/mfa/totp/enroll", None, &json!({})).await;
+    assert_problem(&anonymous, 401, "unauthenticated");
+    let enrollment = post(
+        &issuer,
+        "/v1/auth/mfa/totp/enroll",
+        None,
+        &json!({"mfa_token": token}),
+    )
+    .await;
+    assert_eq!(enrollment.status, 200, "{enrollment:?}");
+    let secret = enrollment.str_field("secret").to_owned();
+    let body = json!({"mfa_token": token, "code": otp::code(&secret, 0)});
+    let confirmed = post(&issuer, "/v1/auth/mfa/totp/confirm", None, &body).await;
+    backup_codes(&confirmed);
+    let tokens = assert_pwd_otp(confirmed);
+    assert_eq!(issuer.me(&tokens.access_token).await.status, 200);
+    let again = post(&issuer, "/v1/auth/mfa/totp/confirm", None, &body).await;
+    assert_problem(&again, 401, "invalid_mfa_token");
+
+    let next = mfa_token(&issuer, &email).await;
+    assert_pwd_otp(verify(&issuer, &next, &otp::code(&secret, 1)).await);
+}
+
+/// An `mfa_token` past its lifetime, or one never issued, is refused.
+#[tokio::test]
+async fn mfa_expired_or_unknown_tokens_are_refused() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let token = mfa_token(&issuer, &user.account.email).await;
+    issuer
+        .sandbox()
+        .database()
+        .await
+        .expire_mfa_challenges()
+        .await;
+    let code = otp::code(&user.secret, 1);
+    assert_problem(
+        &verify(&issuer, &token, &code).await,
+        401,
+        "invalid_mfa_token",
+    );
+    let unknown = format!("pmt_{}", "A".repeat(43));
+    assert_problem(
+        &verify(&issuer, &unknown, &code).await,
+        401,
+        "invalid_mfa_token",
+    );
+    assert_problem(
+        &verify(&issuer, "garbage", &code).await,
+        401,
+        "invalid_mfa_token",
+    );
+}
+
+/// The stored secret is sealed: neither its base32 form nor its raw bytes are in the row.
+#[tokio::test]
+async fn mfa_secret_is_encrypted_at_rest() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let raw = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &user.secret)
+        .expect("the secret is base32");
+    assert_eq!(raw.len(), 20);
+    let rows = issuer
+        .sandbox()
+        .database()
+        .await
+        .stored_totp_secrets()
+        .await;
+    assert_eq!(rows.len(), 1);
+    let (nonce, sealed) = &rows[0];
+    assert_eq!(nonce.len(), 12);
+    assert_eq!(sealed.len(), raw.len() + 16, "ciphertext and tag");
+    for stored in [nonce, sealed] {
+        let contains = |needle: &[u8]| stored.windows(needle.len()).any(|w| w == needle);
+        assert!(!contains(&raw), "raw secret stored");
+        assert!(!contains(&raw[..8]), "part of the raw secret stored");
+        assert!(!contains(user.secret.as_bytes()), "base32 secret stored");
+        assert!(!contains(user.secret.to_ascii_lowercase().as_bytes()));
+    }
+}
+
+/// Bad input to the MFA routes: problem documents with stable codes, never a 500.
+#[tokio::test]
+async fn mfa_bad_inputs_get_problem_documents() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let token = mfa_token(&issuer, &user.account.email).await;
+    for bad in ["12a456", "1234567", "12345", "", "１２３４５６"] {
+        let response = verify(&issuer, &token, bad).await;
+        assert_problem(&response, 422, "validation_failed");
+        assert_field_error(&response, "code");
+    }
+    let path = "/v1/auth/mfa/verify";
+    let cases = [
+        (json!({"code": "123456"}), "mfa_token"),
+        (json!({"mfa_token": token}), "code"),
+        (json!({"mfa_token": token, "code": 123_456}), "code"),
+        (
+            json!({"mfa_token": token, "code": "123456", "extra": 1}),
+            "extra",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = post(&issuer, path, None, &body).await;
+        assert_problem(&response, 422, "validation_failed");
+        assert_field_error(&response, field);
+    }
+    let broken = issuer
+        .post_raw(path, Some("application/json"), "{\"mfa_token\":")
+        .await;
+    assert_problem(&broken, 400, "malformed_json");
+    let huge = json!({"mfa_token": token, "code": "1".repeat(1 << 20)}).to_string();
+    let response = issuer
+        .post_raw_early_answer(path, "application/json", huge.into_bytes())
+        .await;
+    assert_problem(&response, 413, "payload_too_large");
+
+    let bearer = &user.account.tokens.access_token;
+    let seven = confirm(&issuer, bearer, "1234567").await;
+    assert_problem(&seven, 422, "validation_failed");
+    assert_problem(
+        &disable(&issuer, bearer, &json!({})).await,
+        400,
+        "invalid_request",
+    );
+    let garbage = enroll(&issuer, "not-a-token").await;
+    assert_problem(&garbage, 401, "invalid_token");
+    // The failures above spent nothing: the token still completes the login.
+    assert_pwd_otp(verify(&issuer, &token, &otp::code(&user.secret, 1)).await);
+}
