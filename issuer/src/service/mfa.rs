@@ -330,6 +330,7 @@ impl MfaService {
             .confirm_totp(&TotpConfirmation {
                 tenant: subject.tenant.id,
                 user: subject.user,
+                secret_nonce: &stored.sealed.nonce,
                 step,
                 backup_codes: &hashes,
                 now,
@@ -338,11 +339,6 @@ impl MfaService {
             .await?;
         match outcome {
             ConfirmOutcome::Confirmed => {}
-            ConfirmOutcome::StepUsed => {
-                return Err(self
-                    .factor_failed(&subject, AuditKind::MfaEnrolled, "totp", context)
-                    .await?);
-            }
             ConfirmOutcome::NotPending => return Err(not_enrolled()),
             ConfirmOutcome::ChallengeGone => return Err(invalid_token()),
         }

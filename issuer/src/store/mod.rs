@@ -680,6 +680,9 @@ pub(crate) enum SpentFactor {
 pub(crate) struct TotpConfirmation<'a> {
     pub(crate) tenant: TenantId,
     pub(crate) user: UserId,
+    /// The nonce of the sealed secret the code matched: confirms that secret, not one a
+    /// concurrent enrolment stored meanwhile.
+    pub(crate) secret_nonce: &'a [u8],
     pub(crate) step: u64,
     /// SHA-256 of each new backup code; replaces any earlier set.
     pub(crate) backup_codes: &'a [TokenHash],
@@ -692,10 +695,8 @@ pub(crate) struct TotpConfirmation<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ConfirmOutcome {
     Confirmed,
-    /// No unconfirmed enrolment (none at all, or confirmed meanwhile).
+    /// No unconfirmed enrolment of that secret (none at all, confirmed or replaced meanwhile).
     NotPending,
-    /// The code's step is not after the last accepted one (a replay).
-    StepUsed,
     /// The enrolment `mfa_token` was used or expired meanwhile.
     ChallengeGone,
 }

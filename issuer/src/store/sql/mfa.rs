@@ -87,28 +87,18 @@ impl<B: SqlBackend> MfaStore for B {
                 return Ok(ConfirmOutcome::ChallengeGone);
             }
         }
-        let pending = B::query(
-            "SELECT last_step FROM mfa_totp \
-             WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NULL",
-        )
-        .id(tenant.as_uuid())
-        .id(user.as_uuid());
-        let Some(row) = B::fetch_optional(pending, &mut tx).await? else {
-            return Ok(ConfirmOutcome::NotPending);
-        };
-        let step = to_db_secs(confirmation.step);
-        if row.opt_int("last_step")?.is_some_and(|last| last >= step) {
-            return Ok(ConfirmOutcome::StepUsed);
-        }
+        // A pending row has no accepted step yet (`begin_totp` clears it). The nonce names
+        // the secret the code was checked against: a concurrent new enrolment replaced it.
         let confirm = B::query(
             "UPDATE mfa_totp SET confirmed_at = $3, last_step = $4 \
              WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NULL \
-               AND (last_step IS NULL OR last_step < $4)",
+               AND secret_nonce = $5",
         )
         .id(tenant.as_uuid())
         .id(user.as_uuid())
         .time(confirmation.now)
-        .int(step);
+        .int(to_db_secs(confirmation.step))
+        .bytes(confirmation.secret_nonce);
         if B::execute(confirm, &mut tx).await? != 1 {
             return Ok(ConfirmOutcome::NotPending);
         }
@@ -344,4 +334,218 @@ async fn store_backup_codes<B: SqlBackend>(
         B::execute(insert, &mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ids::DEFAULT_TENANT;
+    use crate::store::UserStore as _;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::tests::at;
+    use crate::store::{NewUser, StoreError};
+
+    const NONCE: [u8; 12] = [7; 12];
+
+    /// A store with one user whose TOTP was confirmed at step 100, with backup codes
+    /// `[1; 32]` and `[2; 32]`.
+    async fn enrolled(dir: &tempfile::TempDir) -> Result<(SqliteStore, UserId), StoreError> {
+        let store = SqliteStore::open(dir.path()).await?;
+        store.migrate().await.map_err(sqlx::Error::from)?;
+        let user = UserId::from_uuid(Uuid::now_v7());
+        store
+            .create_user(&NewUser {
+                id: user,
+                tenant: DEFAULT_TENANT,
+                email: "ada@example.com".into(),
+                email_normalized: "ada@example.com".into(),
+                name: None,
+                password_hash: "$argon2id$…".into(),
+                created_at: at(0),
+            })
+            .await?;
+        let sealed = Wrapped {
+            nonce: NONCE.to_vec(),
+            ciphertext: vec![9; 36],
+        };
+        assert!(
+            store
+                .begin_totp(DEFAULT_TENANT, user, &sealed, at(0))
+                .await?
+        );
+        let confirmation = TotpConfirmation {
+            tenant: DEFAULT_TENANT,
+            user,
+            secret_nonce: &NONCE,
+            step: 100,
+            backup_codes: &[[1; 32], [2; 32]],
+            now: at(1),
+            challenge: None,
+        };
+        assert_eq!(
+            store.confirm_totp(&confirmation).await?,
+            ConfirmOutcome::Confirmed
+        );
+        assert_eq!(
+            store.confirm_totp(&confirmation).await?,
+            ConfirmOutcome::NotPending
+        );
+        assert!(
+            !store
+                .begin_totp(DEFAULT_TENANT, user, &sealed, at(2))
+                .await?
+        );
+        Ok((store, user))
+    }
+
+    #[tokio::test]
+    async fn a_step_is_accepted_once_and_only_after_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, user) = enrolled(&dir).await.unwrap();
+        let spend =
+            |step| store.spend_factor(DEFAULT_TENANT, user, SpentFactor::TotpStep(step), at(3));
+        assert!(!spend(100).await.unwrap(), "the confirming step is spent");
+        assert!(!spend(99).await.unwrap(), "an earlier step is refused");
+        assert!(spend(101).await.unwrap());
+        assert!(!spend(101).await.unwrap(), "a replay is refused");
+        assert!(spend(103).await.unwrap());
+        assert!(
+            !spend(102).await.unwrap(),
+            "a skipped step is not taken back"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn twenty_parallel_spends_of_one_step_or_code_succeed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, user) = enrolled(&dir).await.unwrap();
+        let store = Arc::new(store);
+        for factor in [SpentFactor::TotpStep(150), SpentFactor::BackupCode([1; 32])] {
+            let tasks: Vec<_> = (0..20)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store
+                            .spend_factor(DEFAULT_TENANT, user, factor, at(4))
+                            .await
+                    })
+                })
+                .collect();
+            let mut spent = 0;
+            for task in tasks {
+                spent += usize::from(task.await.unwrap().unwrap());
+            }
+            assert_eq!(spent, 1, "{factor:?}");
+        }
+        assert_eq!(
+            store.backup_codes_left(DEFAULT_TENANT, user).await.unwrap(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_factor_leaves_the_challenge_and_a_success_spends_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, user) = enrolled(&dir).await.unwrap();
+        let token = [5; 32];
+        store
+            .create_challenge(&NewChallenge {
+                tenant: DEFAULT_TENANT,
+                user,
+                token,
+                purpose: ChallengePurpose::Verify,
+                created_at: at(10),
+                expires_at: at(310),
+            })
+            .await
+            .unwrap();
+        let complete =
+            |factor| store.complete_challenge(DEFAULT_TENANT, &token, user, factor, at(20));
+        let replayed = complete(SpentFactor::TotpStep(100)).await.unwrap();
+        assert_eq!(replayed, CompletionOutcome::FactorRefused);
+        let unknown = complete(SpentFactor::BackupCode([3; 32])).await.unwrap();
+        assert_eq!(unknown, CompletionOutcome::FactorRefused);
+        let open = store
+            .challenge(DEFAULT_TENANT, &token, at(20))
+            .await
+            .unwrap();
+        assert_eq!(
+            open,
+            Some(Challenge {
+                user,
+                purpose: ChallengePurpose::Verify
+            })
+        );
+        let done = complete(SpentFactor::BackupCode([2; 32])).await.unwrap();
+        assert_eq!(done, CompletionOutcome::Completed);
+        let again = complete(SpentFactor::TotpStep(200)).await.unwrap();
+        assert_eq!(again, CompletionOutcome::ChallengeGone);
+        assert_eq!(
+            store.backup_codes_left(DEFAULT_TENANT, user).await.unwrap(),
+            1
+        );
+        // The failed attempt spent nothing: step 200 is still free.
+        let fresh = store.spend_factor(DEFAULT_TENANT, user, SpentFactor::TotpStep(200), at(21));
+        assert!(fresh.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn challenges_expire_and_removal_takes_the_backup_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, user) = enrolled(&dir).await.unwrap();
+        let token = [6; 32];
+        let challenge = NewChallenge {
+            tenant: DEFAULT_TENANT,
+            user,
+            token,
+            purpose: ChallengePurpose::Verify,
+            created_at: at(10),
+            expires_at: at(310),
+        };
+        store.create_challenge(&challenge).await.unwrap();
+        assert!(
+            store
+                .challenge(DEFAULT_TENANT, &token, at(309))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .challenge(DEFAULT_TENANT, &token, at(310))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let late = store
+            .complete_challenge(
+                DEFAULT_TENANT,
+                &token,
+                user,
+                SpentFactor::TotpStep(300),
+                at(310),
+            )
+            .await
+            .unwrap();
+        assert_eq!(late, CompletionOutcome::ChallengeGone);
+
+        assert!(store.disable_totp(DEFAULT_TENANT, user).await.unwrap());
+        assert!(store.totp(DEFAULT_TENANT, user).await.unwrap().is_none());
+        assert_eq!(
+            store.backup_codes_left(DEFAULT_TENANT, user).await.unwrap(),
+            0
+        );
+        assert!(!store.disable_totp(DEFAULT_TENANT, user).await.unwrap());
+        let codes = [[8; 32]];
+        assert!(
+            !store
+                .replace_backup_codes(DEFAULT_TENANT, user, &codes, at(400))
+                .await
+                .unwrap()
+        );
+    }
 }
