@@ -546,3 +546,98 @@ async fn mfa_bad_inputs_get_problem_documents() {
     // The failures above spent nothing: the token still completes the login.
     assert_pwd_otp(verify(&issuer, &token, &otp::code(&user.secret, 1)).await);
 }
+
+/// The default budget of `mfa/verify` per account (5, burst 5) stops a sixth guess with 429
+/// and `Retry-After`, before the code is looked at.
+#[tokio::test]
+async fn mfa_verify_is_rate_limited_per_account() {
+    let Some(issuer) = Issuer::start_with(Options::new().lockout_off()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let token = mfa_token(&issuer, &user.account.email).await;
+    let wrong = otp::wrong_code(&user.secret);
+    for _ in 0..5 {
+        assert_problem(
+            &verify(&issuer, &token, &wrong).await,
+            401,
+            "invalid_mfa_code",
+        );
+    }
+    let limited = verify(&issuer, &token, &otp::code(&user.secret, 1)).await;
+    assert_problem(&limited, 429, "rate_limited");
+    assert!(limited.header("retry-after").is_some(), "{limited:?}");
+}
+
+/// Every MFA event reaches the audit log with its outcome and method, and no code.
+#[tokio::test]
+async fn mfa_events_are_audited_without_codes() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let email = &user.account.email;
+    let mut database = issuer.sandbox().database().await;
+    database.grant_role(&user.account.user_id, "admin").await;
+    drop(database);
+    let token = mfa_token(&issuer, email).await;
+    let wrong = otp::wrong_code(&user.secret);
+    assert_problem(
+        &verify(&issuer, &token, &wrong).await,
+        401,
+        "invalid_mfa_code",
+    );
+    let admin = assert_pwd_otp(verify(&issuer, &token, &user.backup_codes[0]).await);
+    let bearer = admin.access_token.as_str();
+    let path = "/v1/auth/mfa/backup-codes/regenerate";
+    let code = otp::code(&user.secret, 1);
+    let regenerated = post(&issuer, path, Some(bearer), &json!({"code": code})).await;
+    backup_codes(&regenerated);
+    let removed = disable(&issuer, bearer, &json!({"password": PASSWORD})).await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+
+    let query = format!(
+        "/v1/audit-events?user_id={}&limit=100",
+        user.account.user_id
+    );
+    let listed = issuer.get_with_bearer(&query, bearer).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let events: Vec<(String, String, String)> = listed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|event| event["type"] != "login")
+        .map(|event| {
+            (
+                event["type"].as_str().unwrap().to_owned(),
+                event["outcome"].as_str().unwrap().to_owned(),
+                event["detail"]["method"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("register", "success", ""),
+        ("mfa_enrolled", "success", "totp"),
+        ("mfa_verify", "failure", "totp"),
+        ("backup_code_used", "success", "backup_code"),
+        ("mfa_verify", "success", "backup_code"),
+        ("backup_codes_regenerated", "success", "totp"),
+        ("mfa_disabled", "success", "password"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+        .collect();
+    assert_eq!(events, expected, "{listed:?}");
+    let text = listed.text;
+    for secret in [&user.secret, &user.backup_codes[0], &wrong, &code] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{secret} in the audit log: {text}"
+        );
+    }
+}
