@@ -24,7 +24,7 @@ use super::sessions::{SessionService, TokenPair};
 use super::tokens::Principal;
 use crate::clock::{Clock, unix_secs};
 use crate::config::MfaSettings;
-use crate::crypto::keys::WrappingKey;
+use crate::crypto::keys::{Wrapped, WrappingKey};
 use crate::crypto::otp::{BACKUP_CODE_COUNT, BackupCode, MfaToken, TotpCode, TotpSecret};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::TokenHash;
@@ -96,7 +96,7 @@ pub(crate) struct Confirmed {
 #[derive(Debug)]
 pub(crate) enum RemovalProof {
     /// A current TOTP code or a backup code.
-    Code(String),
+    Code(SecretString),
     Password(SecretString),
 }
 
@@ -321,10 +321,7 @@ impl MfaService {
                 .factor_failed(&subject, AuditKind::MfaEnrolled, "totp", context)
                 .await?);
         };
-        let codes: Vec<BackupCode> = (0..BACKUP_CODE_COUNT)
-            .map(|_| BackupCode::generate())
-            .collect();
-        let hashes: Vec<TokenHash> = codes.iter().map(BackupCode::hash).collect();
+        let (codes, hashes) = new_backup_codes();
         let outcome = deps
             .store
             .confirm_totp(&TotpConfirmation {
@@ -376,41 +373,9 @@ impl MfaService {
         mfa_token: &SecretString,
         code: &str,
     ) -> Result<TokenPair, ApiError> {
-        let deps = &self.deps;
-        let now = deps.clock.now();
-        let token = MfaToken::parse(mfa_token.expose());
-        let challenge = match &token {
-            Some(token) => deps.store.challenge(tenant.id, &token.hash(), now).await?,
-            None => None,
-        };
-        let profile = match challenge {
-            Some(challenge) => deps.users.profile(tenant.id, challenge.user).await?,
-            None => None,
-        };
-        let account = profile.as_ref().map(|profile| Account {
-            tenant: tenant.id,
-            email: &profile.email,
-        });
-        deps.limits
-            .check(Action::MfaVerify, context.ip, account)
+        let (token, subject, factor) = self
+            .challenged_subject(tenant, context, mfa_token, code)
             .await?;
-        let factor = Factor::parse(code, true)?;
-        let (Some(token), Some(challenge), Some(profile)) = (token, challenge, profile) else {
-            return Err(invalid_token());
-        };
-        if challenge.purpose == ChallengePurpose::Enroll {
-            return Err(ApiError::new(
-                ErrorCode::MfaRequired,
-                "this account must set up MFA first: enroll and confirm with this mfa_token",
-            ));
-        }
-        let subject = Subject {
-            key: AccountKey::new(tenant.id, &profile.email),
-            tenant: tenant.clone(),
-            user: challenge.user,
-            email: profile.email,
-            challenge: None,
-        };
         self.guard(&subject, AuditKind::MfaVerify, context).await?;
         let method = factor.method();
         let Some(spent) = self.checked_factor(&subject, factor).await? else {
@@ -418,9 +383,11 @@ impl MfaService {
                 .factor_failed(&subject, AuditKind::MfaVerify, method, context)
                 .await?);
         };
-        let outcome = deps
+        let now = self.deps.clock.now();
+        let outcome = self
+            .deps
             .store
-            .complete_challenge(tenant.id, &token.hash(), subject.user, spent, now)
+            .complete_challenge(tenant.id, &token, subject.user, spent, now)
             .await?;
         match outcome {
             CompletionOutcome::Completed => {}
@@ -456,7 +423,7 @@ impl MfaService {
         let kind = AuditKind::MfaDisabled;
         let method = match proof {
             RemovalProof::Code(code) => {
-                let factor = Factor::parse(&code, true)?;
+                let factor = Factor::parse(code.expose(), true)?;
                 self.guard(&subject, kind, context).await?;
                 self.require_enrolled(&subject).await?;
                 self.spend_code(&subject, factor, kind, context).await?
@@ -504,10 +471,7 @@ impl MfaService {
         self.guard(&subject, kind, context).await?;
         self.require_enrolled(&subject).await?;
         let method = self.spend_code(&subject, factor, kind, context).await?;
-        let codes: Vec<BackupCode> = (0..BACKUP_CODE_COUNT)
-            .map(|_| BackupCode::generate())
-            .collect();
-        let hashes: Vec<TokenHash> = codes.iter().map(BackupCode::hash).collect();
+        let (codes, hashes) = new_backup_codes();
         let now = deps.clock.now();
         let replaced = deps
             .store
@@ -538,6 +502,55 @@ impl MfaService {
             totp_enabled,
             backup_codes_left: store.backup_codes_left(tenant, user).await?,
         })
+    }
+
+    /// The account a `verify` challenge belongs to, after the rate limits (per client, and
+    /// per account once the token names one), with the parsed code and the token's hash.
+    async fn challenged_subject(
+        &self,
+        tenant: &Tenant,
+        context: &RequestContext,
+        mfa_token: &SecretString,
+        code: &str,
+    ) -> Result<(TokenHash, Subject, Factor), ApiError> {
+        let deps = &self.deps;
+        let hash = MfaToken::parse(mfa_token.expose()).map(|token| token.hash());
+        let challenge = match &hash {
+            Some(hash) => {
+                let now = deps.clock.now();
+                deps.store.challenge(tenant.id, hash, now).await?
+            }
+            None => None,
+        };
+        let profile = match challenge {
+            Some(challenge) => deps.users.profile(tenant.id, challenge.user).await?,
+            None => None,
+        };
+        let account = profile.as_ref().map(|profile| Account {
+            tenant: tenant.id,
+            email: &profile.email,
+        });
+        deps.limits
+            .check(Action::MfaVerify, context.ip, account)
+            .await?;
+        let factor = Factor::parse(code, true)?;
+        let (Some(hash), Some(challenge), Some(profile)) = (hash, challenge, profile) else {
+            return Err(invalid_token());
+        };
+        if challenge.purpose == ChallengePurpose::Enroll {
+            return Err(ApiError::new(
+                ErrorCode::MfaRequired,
+                "this account must set up MFA first: enroll and confirm with this mfa_token",
+            ));
+        }
+        let subject = Subject {
+            key: AccountKey::new(tenant.id, &profile.email),
+            tenant: tenant.clone(),
+            user: challenge.user,
+            email: profile.email,
+            challenge: None,
+        };
+        Ok((hash, subject, factor))
     }
 
     /// The account behind a caller, after the MFA management rate limits.
@@ -796,11 +809,7 @@ impl MfaService {
         Ok(tokens)
     }
 
-    fn unseal(
-        &self,
-        subject: &Subject,
-        sealed: &crate::crypto::keys::Wrapped,
-    ) -> Result<TotpSecret, ApiError> {
+    fn unseal(&self, subject: &Subject, sealed: &Wrapped) -> Result<TotpSecret, ApiError> {
         self.deps
             .seal_key
             .unwrap(&seal_context(subject), sealed)
@@ -828,6 +837,15 @@ impl MfaService {
             })
             .await
     }
+}
+
+/// A fresh set of backup codes and the hashes the store keeps of them.
+fn new_backup_codes() -> (Vec<BackupCode>, Vec<TokenHash>) {
+    let codes: Vec<BackupCode> = (0..BACKUP_CODE_COUNT)
+        .map(|_| BackupCode::generate())
+        .collect();
+    let hashes = codes.iter().map(BackupCode::hash).collect();
+    (codes, hashes)
 }
 
 /// The associated data a TOTP secret is sealed with: a row copied to another user or tenant

@@ -186,7 +186,7 @@ pub(crate) async fn delete_totp(
     JsonBody(body): JsonBody<DisableIn>,
 ) -> Result<StatusCode, ApiError> {
     let proof = match (body.code, body.password) {
-        (Some(code), None) => RemovalProof::Code(code.expose().to_owned()),
+        (Some(code), None) => RemovalProof::Code(code),
         (None, Some(password)) => RemovalProof::Password(password),
         _ => {
             return Err(ApiError::new(
