@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -639,5 +641,80 @@ async fn mfa_events_are_audited_without_codes() {
             !text.contains(secret.as_str()),
             "{secret} in the audit log: {text}"
         );
+    }
+}
+
+/// Random bodies for the MFA routes: raw bytes, and objects made of their member names with
+/// values of every JSON type (long strings, digits, near-codes).
+fn random_mfa_body(token: String) -> impl Strategy<Value = Vec<u8>> {
+    let value = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        ".{0,40}".prop_map(Value::String),
+        "[0-9]{0,9}".prop_map(Value::String),
+        "[a-z2-7 -]{0,24}".prop_map(Value::String),
+        Just(Value::String(token)),
+        proptest::collection::vec("[0-9]{6}", 0..3)
+            .prop_map(|items| Value::Array(items.into_iter().map(Value::String).collect())),
+    ];
+    let name = prop_oneof![
+        Just("mfa_token".to_owned()),
+        Just("code".to_owned()),
+        Just("password".to_owned()),
+        "[a-z_]{1,10}",
+    ];
+    let object = proptest::collection::btree_map(name, value, 0..4)
+        .prop_map(|members| Value::Object(members.into_iter().collect()).to_string());
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..128),
+        object.prop_map(String::into_bytes),
+    ]
+}
+
+/// Whatever the body, every MFA route answers below 500 with a problem document on error.
+#[test]
+fn mfa_routes_random_bodies_never_fail_with_5xx() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let options = Options::new().rate_limits_raised().lockout_off();
+    let Some(issuer) = runtime.block_on(Issuer::start_with(options)) else {
+        return;
+    };
+    let user = runtime.block_on(enrolled(&issuer));
+    let token = runtime.block_on(mfa_token(&issuer, &user.account.email));
+    let bearer = user.account.tokens.access_token.clone();
+    let routes = [
+        (Method::POST, "/v1/auth/mfa/verify", false),
+        (Method::POST, "/v1/auth/mfa/totp/enroll", true),
+        (Method::POST, "/v1/auth/mfa/totp/confirm", true),
+        (Method::POST, "/v1/auth/mfa/totp/confirm", false),
+        (Method::POST, "/v1/auth/mfa/backup-codes/regenerate", true),
+        (Method::DELETE, "/v1/auth/mfa/totp", true),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    for (method, path, authenticated) in routes {
+        let check = |body: Vec<u8>| -> Result<(), TestCaseError> {
+            let mut request = issuer
+                .request(method.clone(), path)
+                .header("content-type", "application/json")
+                .body(body.clone());
+            if authenticated {
+                request = request.bearer_auth(&bearer);
+            }
+            let response = runtime.block_on(issuer.send(request));
+            let shown = String::from_utf8_lossy(&body);
+            prop_assert!(response.status < 500, "{path} {shown:?}: {response:?}");
+            if response.status >= 400 {
+                prop_assert!(response.is_problem_json(), "{path} {shown:?}: {response:?}");
+                prop_assert!(response.body["code"].is_string(), "{path}: {response:?}");
+            }
+            Ok(())
+        };
+        let outcome = runner.run(&random_mfa_body(token.clone()), check);
+        outcome.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
     }
 }
