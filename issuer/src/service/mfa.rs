@@ -126,15 +126,14 @@ enum Factor {
 }
 
 impl Factor {
-    /// A TOTP code (six digits) or, when `backup` allows it, a backup code.
-    fn parse(code: &str, backup: bool) -> Result<Self, ApiError> {
+    /// A TOTP code (six digits) or a backup code.
+    fn parse(code: &str) -> Result<Self, ApiError> {
         if let Some(totp) = TotpCode::parse(code) {
             return Ok(Self::Totp(totp));
         }
-        match BackupCode::parse(code) {
-            Some(code) if backup => Ok(Self::Backup(code)),
-            _ => Err(code_format_error(backup)),
-        }
+        BackupCode::parse(code)
+            .map(Self::Backup)
+            .ok_or_else(|| code_format_error(true))
     }
 
     const fn method(&self) -> &'static str {
@@ -299,9 +298,8 @@ impl MfaService {
     ) -> Result<Confirmed, ApiError> {
         let deps = &self.deps;
         let subject = self.resolve(caller, context).await?;
-        let Factor::Totp(code) = Factor::parse(code, false)? else {
-            return Err(code_format_error(false));
-        };
+        // Only a TOTP code proves the authenticator holds the new secret.
+        let code = TotpCode::parse(code).ok_or_else(|| code_format_error(false))?;
         self.guard(&subject, AuditKind::MfaEnrolled, context)
             .await?;
         let stored = deps.store.totp(subject.tenant.id, subject.user).await?;
@@ -423,7 +421,7 @@ impl MfaService {
         let kind = AuditKind::MfaDisabled;
         let method = match proof {
             RemovalProof::Code(code) => {
-                let factor = Factor::parse(code.expose(), true)?;
+                let factor = Factor::parse(code.expose())?;
                 self.guard(&subject, kind, context).await?;
                 self.require_enrolled(&subject).await?;
                 self.spend_code(&subject, factor, kind, context).await?
@@ -467,7 +465,7 @@ impl MfaService {
             .resolve(MfaCaller::Session(Box::new(principal)), context)
             .await?;
         let kind = AuditKind::BackupCodesRegenerated;
-        let factor = Factor::parse(code, true)?;
+        let factor = Factor::parse(code)?;
         self.guard(&subject, kind, context).await?;
         self.require_enrolled(&subject).await?;
         let method = self.spend_code(&subject, factor, kind, context).await?;
@@ -533,7 +531,7 @@ impl MfaService {
         deps.limits
             .check(Action::MfaVerify, context.ip, account)
             .await?;
-        let factor = Factor::parse(code, true)?;
+        let factor = Factor::parse(code)?;
         let (Some(hash), Some(challenge), Some(profile)) = (hash, challenge, profile) else {
             return Err(invalid_token());
         };
