@@ -21,6 +21,8 @@ use crate::support::{
 struct Enrolled {
     account: Account,
     secret: String,
+    /// The code that confirmed the enrolment (spent).
+    confirmed_with: String,
     backup_codes: Vec<String>,
 }
 
@@ -97,11 +99,13 @@ async fn enrolled(issuer: &Issuer) -> Enrolled {
     let enrollment = enroll(issuer, &account.tokens.access_token).await;
     assert_eq!(enrollment.status, 200, "{enrollment:?}");
     let secret = enrollment.str_field("secret").to_owned();
-    let confirmed = confirm(issuer, &account.tokens.access_token, &otp::code(&secret, 0)).await;
+    let confirmed_with = otp::code(&secret, 0);
+    let confirmed = confirm(issuer, &account.tokens.access_token, &confirmed_with).await;
     let backup_codes = backup_codes(&confirmed);
     Enrolled {
         account,
         secret,
+        confirmed_with,
         backup_codes,
     }
 }
@@ -717,4 +721,26 @@ fn mfa_routes_random_bodies_never_fail_with_5xx() {
         let outcome = runner.run(&random_mfa_body(token.clone()), check);
         outcome.unwrap_or_else(|error| panic!("{method} {path}: {error}"));
     }
+}
+
+/// The sealed secret opens with the same master key after a restart (embedded: the data
+/// directory's key; PostgreSQL: `PORTCULLIS_MASTER_KEY`), and the accepted step is durable.
+#[tokio::test]
+async fn mfa_survives_a_restart() {
+    let Some(first) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&first).await;
+    let sandbox = first.shared_sandbox();
+    let status = first.stop().await;
+    assert!(status.success(), "{status}");
+    let second = Issuer::start_in(&sandbox, Options::new().rate_limits_raised()).await;
+    let token = mfa_token(&second, &user.account.email).await;
+    let spent = &user.confirmed_with;
+    assert_problem(
+        &verify(&second, &token, spent).await,
+        401,
+        "invalid_mfa_code",
+    );
+    assert_pwd_otp(verify(&second, &token, &otp::code(&user.secret, 1)).await);
 }
