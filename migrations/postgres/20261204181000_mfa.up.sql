@@ -44,7 +44,8 @@ CREATE TABLE mfa_challenges (
     used_at     timestamptz,
     FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX mfa_challenges_expiry ON mfa_challenges (expires_at);
+-- A new challenge first deletes the user's spent and expired ones, so the table stays small.
+CREATE INDEX mfa_challenges_user ON mfa_challenges (tenant_id, user_id);
 
 -- Per-tenant MFA policy: `require_mfa` makes login demand a second factor, and enrolment
 -- for users who have none. No row: not required.

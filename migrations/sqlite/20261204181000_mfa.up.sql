@@ -39,7 +39,8 @@ CREATE TABLE mfa_challenges (
     used_at     TEXT,
     FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 ) STRICT;
-CREATE INDEX mfa_challenges_expiry ON mfa_challenges (expires_at);
+-- A new challenge first deletes the user's spent and expired ones, so the table stays small.
+CREATE INDEX mfa_challenges_user ON mfa_challenges (tenant_id, user_id);
 
 -- Per-tenant MFA policy; no row: not required.
 CREATE TABLE tenant_mfa_policies (

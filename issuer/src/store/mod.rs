@@ -762,6 +762,7 @@ pub(crate) trait MfaStore: Send + Sync + Debug {
     ) -> Result<bool, StoreError>;
     /// How many unused backup codes the user has.
     async fn backup_codes_left(&self, tenant: TenantId, user: UserId) -> Result<u32, StoreError>;
+    /// Stores a challenge, deleting the user's spent and expired ones.
     async fn create_challenge(&self, challenge: &NewChallenge) -> Result<(), StoreError>;
     /// The unused challenge with this token hash, if it has not expired at `now`.
     async fn challenge(

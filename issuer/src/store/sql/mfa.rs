@@ -206,6 +206,15 @@ impl<B: SqlBackend> MfaStore for B {
 
     async fn create_challenge(&self, challenge: &NewChallenge) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        // Spent and expired challenges of the user go now: nothing else ever reads them.
+        let prune = B::query(
+            "DELETE FROM mfa_challenges WHERE tenant_id = $1 AND user_id = $2 \
+               AND (used_at IS NOT NULL OR expires_at <= $3)",
+        )
+        .id(challenge.tenant.as_uuid())
+        .id(challenge.user.as_uuid())
+        .time(challenge.created_at);
+        B::execute(prune, &mut tx).await?;
         let insert = B::query(
             "INSERT INTO mfa_challenges \
                (token_hash, tenant_id, user_id, purpose, created_at, expires_at) \
@@ -532,6 +541,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(late, CompletionOutcome::ChallengeGone);
+        // The next challenge of the user prunes the expired one.
+        let next = NewChallenge {
+            token: [7; 32],
+            created_at: at(400),
+            expires_at: at(700),
+            ..challenge
+        };
+        store.create_challenge(&next).await.unwrap();
+        let mut conn = store.read().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM mfa_challenges")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        assert_eq!(rows, 1);
 
         assert!(store.disable_totp(DEFAULT_TENANT, user).await.unwrap());
         assert!(store.totp(DEFAULT_TENANT, user).await.unwrap().is_none());
