@@ -171,6 +171,13 @@ fn invalid_token() -> ApiError {
     )
 }
 
+fn already_enabled() -> ApiError {
+    ApiError::new(
+        ErrorCode::MfaAlreadyEnabled,
+        "TOTP is already enabled for this account; remove it before enrolling again",
+    )
+}
+
 fn not_enrolled() -> ApiError {
     ApiError::new(
         ErrorCode::MfaNotEnrolled,
@@ -258,10 +265,7 @@ impl MfaService {
             .begin_totp(subject.tenant.id, subject.user, &sealed, now)
             .await?;
         if !stored {
-            return Err(ApiError::new(
-                ErrorCode::MfaAlreadyEnabled,
-                "TOTP is already enabled for this account; remove it before enrolling again",
-            ));
+            return Err(already_enabled());
         }
         // The Key URI separates issuer and account with `:`; an address holding one (a quoted
         // local part) is named by the user id instead.
@@ -307,10 +311,7 @@ impl MfaService {
             return Err(not_enrolled());
         };
         if stored.confirmed {
-            return Err(ApiError::new(
-                ErrorCode::MfaAlreadyEnabled,
-                "TOTP is already enabled for this account",
-            ));
+            return Err(already_enabled());
         }
         let secret = self.unseal(&subject, &stored.sealed)?;
         let now = deps.clock.now();
@@ -334,7 +335,14 @@ impl MfaService {
             .await?;
         match outcome {
             ConfirmOutcome::Confirmed => {}
-            ConfirmOutcome::NotPending => return Err(not_enrolled()),
+            // Confirmed or replaced by a concurrent request: say which.
+            ConfirmOutcome::NotPending => {
+                return Err(self
+                    .require_enrolled(&subject)
+                    .await
+                    .err()
+                    .unwrap_or_else(already_enabled));
+            }
             ConfirmOutcome::ChallengeGone => return Err(invalid_token()),
         }
         deps.lockout.succeeded(&subject.key).await?;
