@@ -744,3 +744,40 @@ async fn mfa_survives_a_restart() {
     );
     assert_pwd_otp(verify(&second, &token, &otp::code(&user.secret, 1)).await);
 }
+
+/// Five confirmations of one enrolment at once: one hands out backup codes, the others learn
+/// that TOTP is already enabled; exactly one set of codes is stored.
+#[tokio::test]
+async fn mfa_concurrent_confirmations_confirm_once() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+    let bearer = account.tokens.access_token.clone();
+    let enrollment = enroll(&issuer, &bearer).await;
+    let secret = enrollment.str_field("secret").to_owned();
+    let code = otp::code(&secret, 0);
+    let mut attempts = JoinSet::new();
+    for _ in 0..5 {
+        let request = issuer
+            .request(Method::POST, "/v1/auth/mfa/totp/confirm")
+            .bearer_auth(&bearer)
+            .json(&json!({"code": code}));
+        attempts.spawn(send(request));
+    }
+    let mut confirmed = 0;
+    while let Some(joined) = attempts.join_next().await {
+        let response = joined.unwrap();
+        if response.status == 200 {
+            backup_codes(&response);
+            confirmed += 1;
+        } else {
+            assert_problem(&response, 409, "mfa_already_enabled");
+        }
+    }
+    assert_eq!(confirmed, 1);
+    assert_eq!(
+        mfa_status(&issuer, &bearer).await,
+        json!({"totp_enabled": true, "backup_codes_left": 10})
+    );
+}
