@@ -21,6 +21,7 @@ use portcullis_core::TokenError;
 use serde::Serialize;
 
 use crate::crypto::password::PasswordError;
+use crate::service::mail::MailError;
 use crate::service::tokens::AuthError;
 use crate::store::StoreError;
 
@@ -73,6 +74,8 @@ pub enum ErrorCode {
     /// 423: the account is locked, or waiting out a graduated delay, after failed attempts;
     /// `Retry-After` and `locked_until` say when to try again.
     AccountLocked,
+    /// 400: an email link's token is unknown, already used, expired or malformed.
+    InvalidLinkToken,
 }
 
 /// Every code, in the order of design note 0002. Append only.
@@ -99,6 +102,7 @@ pub const CODES: &[ErrorCode] = &[
     ErrorCode::RequestTimeout,
     ErrorCode::RateLimited,
     ErrorCode::AccountLocked,
+    ErrorCode::InvalidLinkToken,
 ];
 
 impl ErrorCode {
@@ -127,13 +131,16 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::AccountLocked => "account_locked",
+            Self::InvalidLinkToken => "invalid_link_token",
         }
     }
 
     /// The HTTP status that goes with the code.
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::MalformedJson | Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::MalformedJson | Self::InvalidRequest | Self::InvalidLinkToken => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -180,6 +187,7 @@ impl ErrorCode {
             Self::RequestTimeout => "Request timeout",
             Self::RateLimited => "Too many requests",
             Self::AccountLocked => "Account locked",
+            Self::InvalidLinkToken => "Invalid link token",
         }
     }
 
@@ -493,6 +501,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<MailError> for ApiError {
+    fn from(err: MailError) -> Self {
+        match err {
+            MailError::Store(err) => err.into(),
+            MailError::Template(_) => Self::internal(FailureClass::Fault, err),
+        }
+    }
+}
+
 impl From<PasswordError> for ApiError {
     fn from(err: PasswordError) -> Self {
         match err {
@@ -652,6 +669,7 @@ mod tests {
                 "request_timeout",
                 "rate_limited",
                 "account_locked",
+                "invalid_link_token",
             ]
         );
         let statuses: Vec<_> = CODES.iter().map(|code| code.status().as_u16()).collect();
@@ -659,7 +677,7 @@ mod tests {
             statuses,
             [
                 400, 400, 422, 415, 413, 401, 401, 401, 401, 401, 401, 401, 403, 404, 404, 405,
-                503, 503, 500, 408, 429, 423
+                503, 503, 500, 408, 429, 423, 400
             ]
         );
         assert_eq!(
@@ -695,10 +713,11 @@ mod tests {
                 | ErrorCode::InternalError
                 | ErrorCode::RequestTimeout
                 | ErrorCode::RateLimited
-                | ErrorCode::AccountLocked => {}
+                | ErrorCode::AccountLocked
+                | ErrorCode::InvalidLinkToken => {}
             }
         }
-        assert_eq!(CODES.len(), 22);
+        assert_eq!(CODES.len(), 23);
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {

@@ -60,6 +60,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(v1::auth::logout))
         .route("/v1/auth/logout-all", post(v1::auth::logout_all))
         .route("/v1/auth/me", get(v1::auth::get_me))
+        .route("/v1/auth/email/verify", post(v1::passwords::verify_email))
+        .route(
+            "/v1/auth/password/forgot",
+            post(v1::passwords::forgot_password),
+        )
+        .route(
+            "/v1/auth/password/reset",
+            post(v1::passwords::reset_password),
+        )
+        .route(
+            "/v1/auth/password/change",
+            post(v1::passwords::change_password),
+        )
         .route("/v1/revocations", get(v1::revocations::list_revocations))
         .route("/v1/audit-events", get(v1::audit_events::list_audit_events))
         .route("/.well-known/jwks.json", get(well_known::get_jwks))

@@ -22,6 +22,10 @@ use crate::store::RateLimiter;
 pub(crate) enum Action {
     Login,
     Register,
+    ForgotPassword,
+    VerifyEmail,
+    ResetPassword,
+    ChangePassword,
 }
 
 impl Action {
@@ -29,6 +33,10 @@ impl Action {
         match self {
             Self::Login => "login",
             Self::Register => "register",
+            Self::ForgotPassword => "forgot_password",
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::ChangePassword => "change_password",
         }
     }
 }
@@ -61,6 +69,16 @@ impl RateLimits {
                 Some(settings.login_per_account),
             ),
             Action::Register => (Some(settings.register_per_ip), None),
+            Action::ForgotPassword => (
+                Some(settings.forgot_password_per_ip),
+                Some(settings.forgot_password_per_account),
+            ),
+            Action::VerifyEmail => (Some(settings.verify_email_per_ip), None),
+            Action::ResetPassword => (Some(settings.reset_password_per_ip), None),
+            Action::ChangePassword => (
+                Some(settings.change_password_per_ip),
+                Some(settings.change_password_per_account),
+            ),
         }
     }
 

@@ -155,7 +155,16 @@ impl SqlBackend for SqliteStore {
     // The writer is alone, so the rows need no locking (SQLite has no `FOR UPDATE`).
     const CLOSE_USER_SESSIONS: &'static str = "UPDATE sessions \
          SET revoked_at = $3, revoked_reason = $4 \
-         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id";
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND id IS NOT $5 \
+         RETURNING id";
+
+    // The single writer claims alone.
+    const CLAIM_DUE_MAIL: &'static str = "UPDATE email_outbox \
+         SET attempts = attempts + 1, next_attempt_at = $2 \
+         WHERE id IN (SELECT id FROM email_outbox \
+           WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
+           ORDER BY next_attempt_at LIMIT $3) \
+         RETURNING id, recipient, sender, subject, body_text, body_html, attempts";
 
     type Conn = SqliteConnection;
     type Tx = Transaction<'static, Sqlite>;
