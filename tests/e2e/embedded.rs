@@ -27,6 +27,7 @@ mod flood;
 mod lifecycle;
 mod lockout;
 mod log_secrets;
+mod mail;
 mod rate_limit;
 mod refresh;
 mod request_span;

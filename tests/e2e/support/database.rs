@@ -168,6 +168,39 @@ impl Database {
         .expect("set a tenant lockout policy");
     }
 
+    /// Overrides the sender and subject of the message kind `template` (e.g. `verify_email`)
+    /// for the tenant `tenant_id` (`tnt_…`); the bodies keep their defaults.
+    pub(crate) async fn set_mail_template(
+        &mut self,
+        tenant_id: &str,
+        template: &str,
+        sender: &str,
+        subject: &str,
+    ) {
+        let tenant = uuid_of(tenant_id, "tnt_");
+        let sql = "INSERT INTO tenant_mail_templates (tenant_id, template, sender, subject) \
+                   VALUES ($1, $2, $3, $4)";
+        match self {
+            Database::Postgres(connection) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(template)
+                .bind(sender)
+                .bind(subject)
+                .execute(connection)
+                .await
+                .map(drop),
+            Database::Sqlite(connection) => sqlx::query(sql)
+                .bind(tenant.as_bytes().as_slice())
+                .bind(template)
+                .bind(sender)
+                .bind(subject)
+                .execute(connection)
+                .await
+                .map(drop),
+        }
+        .expect("set a tenant mail template");
+    }
+
     /// Grants the user `user_id` (`usr_…`) the role `role` of its tenant.
     pub(crate) async fn grant_role(&mut self, user_id: &str, role: &str) {
         let user = uuid_of(user_id, "usr_");

@@ -15,6 +15,7 @@
 
 pub(crate) mod database;
 pub(crate) mod jwt;
+pub(crate) mod smtp;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -242,14 +243,24 @@ impl Options {
     /// or log in more often than the defaults allow one client (`rate_limit.rs` checks the
     /// defaults themselves).
     pub(crate) fn rate_limits_raised(self) -> Options {
-        ["LOGIN_PER_IP", "LOGIN_PER_ACCOUNT", "REGISTER_PER_IP"]
-            .iter()
-            .fold(self, |options, budget| {
-                let prefix = format!("PORTCULLIS_RATE_LIMIT__{budget}");
-                options
-                    .env(&format!("{prefix}__PER_MINUTE"), "100000")
-                    .env(&format!("{prefix}__BURST"), "100000")
-            })
+        [
+            "LOGIN_PER_IP",
+            "LOGIN_PER_ACCOUNT",
+            "REGISTER_PER_IP",
+            "FORGOT_PASSWORD_PER_IP",
+            "FORGOT_PASSWORD_PER_ACCOUNT",
+            "VERIFY_EMAIL_PER_IP",
+            "RESET_PASSWORD_PER_IP",
+            "CHANGE_PASSWORD_PER_IP",
+            "CHANGE_PASSWORD_PER_ACCOUNT",
+        ]
+        .iter()
+        .fold(self, |options, budget| {
+            let prefix = format!("PORTCULLIS_RATE_LIMIT__{budget}");
+            options
+                .env(&format!("{prefix}__PER_MINUTE"), "100000")
+                .env(&format!("{prefix}__BURST"), "100000")
+        })
     }
 
     /// Turns the account lockout off, for tests that fail logins on purpose more often than
