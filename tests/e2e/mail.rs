@@ -83,6 +83,15 @@ async fn mail_registration_link_verifies_the_address_once_and_welcomes() {
         true
     );
     sink.first_to(&email, WELCOME_SUBJECT).await;
+    // Sent messages keep no body, so no link token outlives its delivery.
+    let outbox = issuer.sandbox().database().await.outbox().await;
+    assert!(
+        outbox.iter().filter(|row| row.sent).count() >= 2,
+        "{outbox:?}"
+    );
+    for row in outbox.iter().filter(|row| row.sent) {
+        assert_eq!(row.body_chars, 0, "{outbox:?}");
+    }
 
     assert_problem(
         &verify(&issuer, &mail.token()).await,
@@ -313,6 +322,36 @@ async fn mail_starttls_with_a_private_ca() {
 #[tokio::test]
 async fn mail_implicit_tls_with_a_private_ca() {
     check_tls(SinkTls::Implicit).await;
+}
+
+#[tokio::test]
+async fn mail_an_untrusted_server_certificate_is_refused_and_the_message_kept() {
+    let sink = SmtpSink::start(SinkTls::StartTls).await;
+    // No `mail.tls_root_cert`: the sink's private CA is not trusted.
+    let options = Options::new()
+        .env("PORTCULLIS_MAIL__SMTP_URL", &sink.smtp_url())
+        .env("PORTCULLIS_MAIL__RETRY_INITIAL_SECS", "1")
+        .env("PORTCULLIS_MAIL__POLL_INTERVAL_MS", "100");
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let email = fresh_email("untrusted");
+    issuer.register_ok(&email, PASSWORD).await;
+    let mut database = issuer.sandbox().database().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let failed = loop {
+        let outbox = database.outbox().await;
+        if let Some(row) = outbox.iter().find(|row| row.last_error.is_some()) {
+            break row.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt: {outbox:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(!failed.sent && failed.body_chars > 0, "{failed:?}");
+    assert!(sink.messages().await.is_empty());
 }
 
 #[tokio::test]

@@ -201,6 +201,25 @@ impl Database {
         .expect("set a tenant mail template");
     }
 
+    /// Every outbox row, oldest first.
+    pub(crate) async fn outbox(&mut self) -> Vec<OutboxRow> {
+        let sql = "SELECT CAST(CASE WHEN sent_at IS NULL THEN 0 ELSE 1 END AS BIGINT), \
+                   CAST(length(body_text) + length(body_html) AS BIGINT), last_error \
+                   FROM email_outbox ORDER BY created_at";
+        let rows: Vec<(i64, i64, Option<String>)> = match self {
+            Database::Postgres(connection) => sqlx::query_as(sql).fetch_all(connection).await,
+            Database::Sqlite(connection) => sqlx::query_as(sql).fetch_all(connection).await,
+        }
+        .expect("read the outbox");
+        rows.into_iter()
+            .map(|(sent, body_chars, last_error)| OutboxRow {
+                sent: sent == 1,
+                body_chars,
+                last_error,
+            })
+            .collect()
+    }
+
     /// Grants the user `user_id` (`usr_…`) the role `role` of its tenant.
     pub(crate) async fn grant_role(&mut self, user_id: &str, role: &str) {
         let user = uuid_of(user_id, "usr_");
@@ -248,6 +267,15 @@ impl Database {
             }
         }
     }
+}
+
+/// One `email_outbox` row, as the mail tests check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutboxRow {
+    pub(crate) sent: bool,
+    /// Characters left in the text and HTML bodies.
+    pub(crate) body_chars: i64,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The UUID of a prefixed wire id (`tnt_…`, `usr_…`).

@@ -26,6 +26,8 @@ const SCRIPT: &str = concat!(
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Ports [`SmtpSink::start`] tries.
+const START_TRIES: usize = 5;
 
 /// How the sink protects its SMTP port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,11 +197,17 @@ fn make_certificates(dir: &Path) {
 }
 
 impl SmtpSink {
-    /// A running sink.
+    /// A running sink. The SMTP port is picked free, then bound by the sink: should another
+    /// process take it in between, another port is tried.
     pub(crate) async fn start(tls: SinkTls) -> SmtpSink {
         let mut sink = SmtpSink::reserve(tls);
-        sink.up().await;
-        sink
+        for _ in 0..START_TRIES {
+            if sink.try_up().await {
+                return sink;
+            }
+            sink.smtp_port = free_port();
+        }
+        panic!("the sink did not start on {START_TRIES} ports");
     }
 
     /// A sink with its ports and certificates chosen but not running: SMTP is down.
@@ -216,21 +224,27 @@ impl SmtpSink {
         SmtpSink {
             tls,
             smtp_port: free_port(),
-            http_port: free_port(),
+            http_port: 0,
             dir,
             child: None,
             http,
         }
     }
 
-    /// Starts the sink and waits until it listens.
+    /// Starts the sink on its reserved SMTP port and waits until it listens.
     pub(crate) async fn up(&mut self) {
+        assert!(
+            self.try_up().await,
+            "the sink did not start on port {}",
+            self.smtp_port
+        );
+    }
+
+    /// Starts the sink; `false` when it could not listen (the port was taken meanwhile).
+    async fn try_up(&mut self) -> bool {
         assert!(self.child.is_none(), "the sink is already running");
         let mut command = Command::new("python3");
-        command
-            .arg(SCRIPT)
-            .arg(self.smtp_port.to_string())
-            .arg(self.http_port.to_string());
+        command.arg(SCRIPT).arg(self.smtp_port.to_string());
         let mode = match self.tls {
             SinkTls::Plain => None,
             SinkTls::StartTls => Some("starttls"),
@@ -255,8 +269,15 @@ impl SmtpSink {
             .await
             .expect("the sink did not start in time")
             .expect("read the sink's stdout");
-        assert_eq!(ready.as_deref(), Some("ready"), "the sink failed to start");
+        let Some(http_port) = ready
+            .as_deref()
+            .and_then(|line| line.strip_prefix("ready "))
+        else {
+            return false;
+        };
+        self.http_port = http_port.parse().expect("the sink's HTTP port");
         self.child = Some(child);
+        true
     }
 
     /// The `mail.smtp_url` of this sink.

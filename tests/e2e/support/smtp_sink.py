@@ -1,9 +1,9 @@
 """An SMTP sink for the end-to-end tests: aiosmtpd receives the issuer's mail and a small HTTP
 server hands it to the test as JSON (GET /messages).
 
-Usage: smtp_sink.py SMTP_PORT HTTP_PORT [plain|starttls|implicit CERT_PEM KEY_PEM]
+Usage: smtp_sink.py SMTP_PORT [plain|starttls|implicit CERT_PEM KEY_PEM]
 
-Prints `ready` on stdout once both ports listen. Every message is kept in memory, parsed with
+The HTTP server takes a free port; `ready HTTP_PORT` on stdout says both listen. Every message is kept in memory, parsed with
 the standard library's email package: envelope sender and recipients, the From, To and Subject
 headers, the text and HTML parts.
 """
@@ -76,13 +76,12 @@ class ImplicitTlsController(Controller):
 
 def main():
     smtp_port = int(sys.argv[1])
-    http_port = int(sys.argv[2])
-    mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
+    mode = sys.argv[2] if len(sys.argv) > 2 else "plain"
     if mode == "plain":
         controller = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
     else:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
         if mode == "starttls":
             controller = Controller(
                 Sink(),
@@ -98,8 +97,8 @@ def main():
         else:
             sys.exit(f"unknown mode {mode}")
     controller.start()
-    api = ThreadingHTTPServer(("127.0.0.1", http_port), Api)
-    print("ready", flush=True)
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    print(f"ready {api.server_address[1]}", flush=True)
     api.serve_forever()
 
 
