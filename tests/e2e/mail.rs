@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::smtp::{Mail, SinkTls, SmtpSink};
 use crate::support::{
-    DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Response, assert_problem, fresh_email,
+    DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Response, assert_problem, fresh_email, send,
 };
 
 const VERIFY_SUBJECT: &str = "Confirm your email address";
@@ -493,4 +493,93 @@ async fn mail_bad_input_gets_problem_documents() {
     )
     .await;
     assert_problem(&reset_mail_free, 400, "invalid_link_token");
+}
+
+#[tokio::test]
+async fn mail_a_reset_link_presented_concurrently_resets_once() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+    let token = reset_mail(&issuer, &sink, &account.email, 1).await.token();
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let password = format!("{NEW_PASSWORD} {n}");
+            let request = issuer
+                .request(Method::POST, "/v1/auth/password/reset")
+                .json(&json!({"token": token, "new_password": password}));
+            tokio::spawn(async move { (password, send(request).await) })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("a reset task"));
+    }
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, response)| response.status == 204)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for (_, response) in outcomes.iter().filter(|(_, r)| r.status != 204) {
+        assert_problem(response, 400, "invalid_link_token");
+    }
+    issuer.login(&account.email, &winners[0].0).await;
+}
+
+#[tokio::test]
+async fn mail_flows_are_audited() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    let email = fresh_email("audited");
+    let user_id = issuer.register_ok(&email, PASSWORD).await;
+    let mut database = issuer.sandbox().database().await;
+    database.grant_role(&user_id, "admin").await;
+    let token = sink.first_to(&email, VERIFY_SUBJECT).await.token();
+    assert_eq!(verify(&issuer, &token).await.status, 204);
+    let token = reset_mail(&issuer, &sink, &email, 1).await.token();
+    assert_eq!(reset(&issuer, &token, NEW_PASSWORD).await.status, 204);
+    let tokens = issuer.login(&email, NEW_PASSWORD).await;
+    let changed = change(&issuer, &tokens.access_token, NEW_PASSWORD, PASSWORD).await;
+    assert_eq!(changed.status, 204, "{changed:?}");
+    for kind in ["email_verified", "password_reset", "password_changed"] {
+        let page = issuer
+            .get_with_bearer(
+                &format!("/v1/audit-events?type={kind}&user_id={user_id}"),
+                &tokens.access_token,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{page:?}");
+        let events = page.body["events"].as_array().expect("events");
+        assert_eq!(events.len(), 1, "{kind}: {page:?}");
+        assert_eq!(events[0]["outcome"], "success", "{page:?}");
+    }
+}
+
+#[tokio::test]
+async fn mail_forgot_is_rate_limited_per_address() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    let email = fresh_email("flood");
+    for _ in 0..3 {
+        assert_eq!(forgot(&issuer, &email).await.status, 202);
+    }
+    let limited = forgot(&issuer, &email).await;
+    assert_problem(&limited, 429, "rate_limited");
+    assert!(limited.header("retry-after").is_some(), "{limited:?}");
+}
+
+#[tokio::test]
+async fn mail_without_smtp_url_the_issuer_says_mail_stays_queued() {
+    let Some(issuer) = Issuer::start().await else {
+        return;
+    };
+    let email = fresh_email("queued");
+    issuer.register_ok(&email, PASSWORD).await;
+    let (status, stderr) = issuer.stop_and_read_stderr().await;
+    assert!(status.success(), "{status}");
+    assert!(stderr.contains("mail.smtp_url is not set"), "{stderr}");
 }
