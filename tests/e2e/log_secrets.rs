@@ -225,12 +225,13 @@ async fn handle_mail_secrets(issuer: &Issuer, sink: &SmtpSink, secrets: &mut Sec
     secrets.add("password set by change", &changed_password);
     let wrong = distinctive("Wrong-Current");
     secrets.add("wrong current password", &wrong);
-    for current in [&wrong, &reset_password] {
+    for (current, status) in [(&wrong, 401), (&reset_password, 204)] {
         let request = issuer
             .request(reqwest::Method::POST, "/v1/auth/password/change")
             .bearer_auth(&tokens.access_token)
             .json(&json!({"current_password": current, "new_password": changed_password}));
-        issuer.send(request).await;
+        let response = issuer.send(request).await;
+        assert_eq!(response.status, status, "{response:?}");
     }
     issuer.login(&email, &changed_password).await;
 }

@@ -1,11 +1,11 @@
-"""An SMTP sink for the end-to-end tests: aiosmtpd receives the issuer's mail and a small HTTP
-server hands it to the test as JSON (GET /messages).
+"""An SMTP sink for the end-to-end tests: aiosmtpd receives the issuer's mail and a small
+HTTP server hands it to the test as JSON (GET /messages).
 
 Usage: smtp_sink.py SMTP_PORT [plain|starttls|implicit CERT_PEM KEY_PEM]
 
-The HTTP server takes a free port; `ready HTTP_PORT` on stdout says both listen. Every message is kept in memory, parsed with
-the standard library's email package: envelope sender and recipients, the From, To and Subject
-headers, the text and HTML parts.
+The HTTP server takes a free port; `ready HTTP_PORT` on stdout says both listen. Every
+message is kept in memory, parsed with the standard library's email package: envelope sender
+and recipients, the From, To and Subject headers, the text and HTML parts.
 """
 
 import email

@@ -15,7 +15,7 @@ use tracing::{info, instrument, warn};
 use super::{AccountService, email_error, nfc, password_error};
 use crate::crypto::link_token::LinkToken;
 use crate::crypto::secret::SecretString;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::service::audit::{AuditEvent, AuditKind, AuditOutcome, RequestContext};
 use crate::service::email;
 use crate::service::lockout::AccountKey;
@@ -123,7 +123,8 @@ impl AccountService {
 
     /// Changes the caller's password after checking the current one under the lockout; every
     /// other session of the caller ends.
-    #[instrument(skip_all, name = "account.change_password", fields(tenant_id = %principal.tenant.id))]
+    #[instrument(skip_all, name = "account.change_password",
+        fields(tenant_id = %principal.tenant.id))]
     pub(crate) async fn change_password(
         &self,
         principal: &Principal,
@@ -216,7 +217,7 @@ impl AccountService {
 }
 
 /// A password rule's error under the request's own field name.
-fn renamed(mut error: crate::error::FieldError, field: &str) -> crate::error::FieldError {
+fn renamed(mut error: FieldError, field: &str) -> FieldError {
     field.clone_into(&mut error.field);
     error
 }
