@@ -71,7 +71,20 @@ async fn mail_registration_link_verifies_the_address_once_and_welcomes() {
     assert!(mail.html.contains(&mail.token()), "{}", mail.html);
     assert!(mail.from.contains("no-reply@localhost"), "{mail:?}");
 
-    let tokens = issuer.login(&email, PASSWORD).await;
+    let login = issuer
+        .request(Method::POST, "/v1/auth/login")
+        .header("user-agent", "mail-e2e/<1.0>")
+        .json(&json!({"email": email, "password": PASSWORD}));
+    let tokens = crate::support::Tokens::from_response(issuer.send(login).await);
+    let alert = sink.first_to(&email, "New sign-in to your account").await;
+    assert!(
+        alert.text.contains("from 127.0.0.1 (mail-e2e/<1.0>)"),
+        "{alert:?}"
+    );
+    assert!(
+        alert.html.contains("&lt;1.0&gt;") && !alert.html.contains("<1.0>"),
+        "{alert:?}"
+    );
     assert_eq!(
         issuer.me(&tokens.access_token).await.body["email_verified"],
         false
