@@ -302,7 +302,7 @@ async fn mail_a_wrong_current_password_counts_toward_the_lockout_and_the_lock_is
 }
 
 #[tokio::test]
-async fn mail_queued_while_smtp_is_down_is_delivered_once_it_is_up() {
+async fn mail_queued_while_smtp_is_down_is_delivered_once_it_is_up_again() {
     let mut sink = SmtpSink::reserve(SinkTls::Plain);
     let Some(issuer) = start(&sink, Options::new()).await else {
         return;
@@ -314,6 +314,19 @@ async fn mail_queued_while_smtp_is_down_is_delivered_once_it_is_up() {
     let verify_mail = sink.first_to(&email, VERIFY_SUBJECT).await;
     sink.first_to(&email, RESET_SUBJECT).await;
     assert_eq!(verify(&issuer, &verify_mail.token()).await.status, 204);
+
+    // Down again after delivering: the pooled connection is dead, the next request still
+    // succeeds, and its message goes out once the server is back.
+    sink.down().await;
+    assert_eq!(forgot(&issuer, &email).await.status, 202);
+    sink.up().await;
+    let reset_mail = sink.first_to(&email, RESET_SUBJECT).await;
+    assert_eq!(
+        reset(&issuer, &reset_mail.token(), NEW_PASSWORD)
+            .await
+            .status,
+        204
+    );
 }
 
 async fn check_tls(tls: SinkTls) {

@@ -3,7 +3,8 @@
 //! by a throwaway CA made with the `openssl` CLI. The test reads what arrived as JSON.
 //!
 //! A sink can be prepared without running ([`SmtpSink::reserve`]), so an issuer can be pointed
-//! at an SMTP server that is down and the server started later ([`SmtpSink::up`]).
+//! at an SMTP server that is down and the server started later ([`SmtpSink::up`]), or stopped
+//! and started again on the same port ([`SmtpSink::down`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -278,6 +279,12 @@ impl SmtpSink {
         self.http_port = http_port.parse().expect("the sink's HTTP port");
         self.child = Some(child);
         true
+    }
+
+    /// Stops the sink (SIGKILL): SMTP is down again, and what it received is forgotten.
+    pub(crate) async fn down(&mut self) {
+        let mut child = self.child.take().expect("the sink is running");
+        child.kill().await.expect("kill the sink");
     }
 
     /// The `mail.smtp_url` of this sink.
