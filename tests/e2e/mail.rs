@@ -299,6 +299,11 @@ async fn mail_a_wrong_current_password_counts_toward_the_lockout_and_the_lock_is
     );
     let mail = sink.first_to(&account.email, LOCKED_SUBJECT).await;
     assert!(mail.text.contains("locked until"), "{mail:?}");
+
+    // A reset through the mailed link proves the address and ends the lock.
+    let token = reset_mail(&issuer, &sink, &account.email, 1).await.token();
+    assert_eq!(reset(&issuer, &token, NEW_PASSWORD).await.status, 204);
+    issuer.login(&account.email, NEW_PASSWORD).await;
 }
 
 #[tokio::test]

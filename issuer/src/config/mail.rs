@@ -105,13 +105,7 @@ impl fmt::Debug for SmtpTarget {
 impl SmtpTarget {
     /// Whether the server is this machine: plain SMTP there is a development set-up.
     pub(crate) fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self
-                .host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -217,11 +211,13 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, ConfigError> {
         ("smtp", false) => (SmtpSecurity::Plain, 25),
         _ => return Err(bad("must start with smtps:// or smtp://")),
     };
-    let host = url
-        .host_str()
-        .filter(|host| !host.is_empty())
-        .ok_or_else(|| bad("has no host"))?
-        .to_owned();
+    // An IPv6 address without its URL brackets: the form a socket address is built from.
+    let host = match url.host() {
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
+        Some(url::Host::Domain(_)) | None => return Err(bad("has no host")),
+    };
     if !matches!(url.path(), "" | "/") || url.fragment().is_some() {
         return Err(bad("must not have a path or a fragment"));
     }
@@ -282,7 +278,9 @@ mod tests {
         assert_eq!((plain.security, plain.port), (SmtpSecurity::Plain, 1025));
         assert!(plain.is_loopback());
         assert!(!implicit.is_loopback());
-        assert!(parse_smtp_url("smtp://[::1]:25").unwrap().is_loopback());
+        let v6 = parse_smtp_url("smtp://[::1]:25").unwrap();
+        assert!(v6.is_loopback());
+        assert_eq!(v6.host, "::1");
         for bad in [
             "http://mail.example.com",
             "smtps://mail.example.com?tls=required",

@@ -4,8 +4,8 @@
 //!   the token is generated, hashed and rendered, and one transaction runs the same statements
 //!   (they store nothing for an unknown address). Nothing about the account is logged.
 //! - `reset` consumes the mailed token in the transaction that sets the password, retires the
-//!   user's other reset links, and revokes every session and token of the user through the
-//!   revocation feed, so edges drop them too.
+//!   user's other reset links, revokes every session and token of the user through the
+//!   revocation feed, so edges drop them too, and clears the account's lockout.
 //! - `change` checks the current password under the lockout (the same account key as login),
 //!   then sets the new one, retires reset links and revokes every other session.
 
@@ -104,6 +104,12 @@ impl AccountService {
             .sessions
             .revoke_user_sessions(tenant.id, user, None, "password_reset")
             .await?;
+        // The mailed link proved the address: a lock that guesses put on it ends here, so
+        // whoever locked the account cannot keep its owner out after a reset.
+        if let Some(profile) = deps.users.profile(tenant.id, user).await? {
+            let key = AccountKey::new(tenant.id, &profile.email);
+            deps.lockout.succeeded(&key).await?;
+        }
         info!(target: "security", event = "password_reset", subject_id = %user, sessions);
         deps.audit
             .record(AuditEvent {
