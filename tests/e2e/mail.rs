@@ -70,6 +70,9 @@ async fn mail_registration_link_verifies_the_address_once_and_welcomes() {
     mail.link(&prefix);
     assert!(mail.html.contains(&mail.token()), "{}", mail.html);
     assert!(mail.from.contains("no-reply@localhost"), "{mail:?}");
+    // Registering the taken address again answers alike and mails nothing: the sign-in alert
+    // queued after it arrives, and no second verification came before it.
+    issuer.register_ok(&email, "another long passphrase").await;
 
     let login = issuer
         .request(Method::POST, "/v1/auth/login")
@@ -77,6 +80,13 @@ async fn mail_registration_link_verifies_the_address_once_and_welcomes() {
         .json(&json!({"email": email, "password": PASSWORD}));
     let tokens = crate::support::Tokens::from_response(issuer.send(login).await);
     let alert = sink.first_to(&email, "New sign-in to your account").await;
+    let verifications = sink
+        .messages()
+        .await
+        .into_iter()
+        .filter(|mail| mail.is_to(&email) && mail.subject == VERIFY_SUBJECT)
+        .count();
+    assert_eq!(verifications, 1);
     assert!(
         alert.text.contains("from 127.0.0.1 (mail-e2e/<1.0>)"),
         "{alert:?}"
