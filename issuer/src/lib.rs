@@ -137,7 +137,7 @@ struct MailWorker {
 impl MailWorker {
     /// Lets the worker finish its batch; what it has not sent stays queued for the next start.
     async fn stop(self) {
-        drop(self.stop);
+        self.stop.send_replace(true);
         match tokio::time::timeout(MAIL_SHUTDOWN, self.task).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => warn!(error = %err, "the mail worker failed"),
