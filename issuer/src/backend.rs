@@ -16,8 +16,8 @@ use crate::store::redis::RedisBlacklist;
 use crate::store::sql::SqlBackend;
 use crate::store::sqlite::{DATABASE_FILE, SqliteStore};
 use crate::store::{
-    AuditStore, Blacklist, LockoutStore, MfaStore, Probe, RateLimiter, RevocationStore,
-    SessionStore, SigningKeyStore, TenantStore, UserStore,
+    AuditStore, Blacklist, LockoutStore, MfaStore, OneTimeTokenStore, OutboxStore, Probe,
+    RateLimiter, RevocationStore, SessionStore, SigningKeyStore, TenantStore, UserStore,
 };
 
 /// The stores services are built on; which implementation each is, only this module knows.
@@ -31,6 +31,8 @@ pub(crate) struct Stores {
     pub(crate) lockouts: Arc<dyn LockoutStore>,
     pub(crate) audit: Arc<dyn AuditStore>,
     pub(crate) mfa: Arc<dyn MfaStore>,
+    pub(crate) outbox: Arc<dyn OutboxStore>,
+    pub(crate) one_time_tokens: Arc<dyn OneTimeTokenStore>,
     pub(crate) blacklist: Arc<dyn Blacklist>,
     /// Rate-limit budgets: in Redis when there is one, else in process.
     pub(crate) rate_limiter: Arc<dyn RateLimiter>,
@@ -54,6 +56,8 @@ impl Stores {
             lockouts: durable.clone(),
             audit: durable.clone(),
             mfa: durable.clone(),
+            outbox: durable.clone(),
+            one_time_tokens: durable.clone(),
             blacklist,
             rate_limiter,
             probes: vec![durable],

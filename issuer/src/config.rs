@@ -22,6 +22,11 @@ use crate::crypto::password::HashSettings;
 use crate::crypto::secret::{SecretBytes, SecretString};
 use crate::crypto::signing::{KeyMaterial, SigningAlgorithm};
 
+mod mail;
+
+use self::mail::MailFile;
+pub(crate) use self::mail::{MailSettings, SmtpSecurity, SmtpTarget};
+
 /// Prefix of every environment variable the issuer reads.
 const ENV_PREFIX: &str = "PORTCULLIS_";
 /// Names the config file; read here, not as a setting.
@@ -138,6 +143,7 @@ struct FileConfig {
     rate_limit: RateLimitFile,
     lockout: LockoutFile,
     mfa: MfaFile,
+    mail: MailFile,
 }
 
 impl Default for FileConfig {
@@ -157,6 +163,7 @@ impl Default for FileConfig {
             rate_limit: RateLimitFile::default(),
             lockout: LockoutFile::default(),
             mfa: MfaFile::default(),
+            mail: MailFile::default(),
         }
     }
 }
@@ -261,6 +268,12 @@ struct RateLimitFile {
     mfa_verify_per_account: Limit,
     mfa_manage_per_ip: Limit,
     mfa_manage_per_account: Limit,
+    forgot_password_per_ip: Limit,
+    forgot_password_per_account: Limit,
+    verify_email_per_ip: Limit,
+    reset_password_per_ip: Limit,
+    change_password_per_ip: Limit,
+    change_password_per_account: Limit,
 }
 
 impl Default for RateLimitFile {
@@ -273,6 +286,12 @@ impl Default for RateLimitFile {
             mfa_verify_per_account: Limit::new(5, 5),
             mfa_manage_per_ip: Limit::new(10, 10),
             mfa_manage_per_account: Limit::new(10, 10),
+            forgot_password_per_ip: Limit::new(5, 5),
+            forgot_password_per_account: Limit::new(3, 3),
+            verify_email_per_ip: Limit::new(10, 10),
+            reset_password_per_ip: Limit::new(10, 10),
+            change_password_per_ip: Limit::new(10, 10),
+            change_password_per_account: Limit::new(5, 5),
         }
     }
 }
@@ -312,6 +331,53 @@ impl MfaFile {
             ));
         }
         check_range("mfa.challenge_ttl_secs", self.challenge_ttl_secs, 30, 1_800)
+    }
+}
+
+impl RateLimitFile {
+    fn settings(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            login_per_ip: self.login_per_ip,
+            login_per_account: self.login_per_account,
+            register_per_ip: self.register_per_ip,
+            forgot_password_per_ip: self.forgot_password_per_ip,
+            forgot_password_per_account: self.forgot_password_per_account,
+            verify_email_per_ip: self.verify_email_per_ip,
+            reset_password_per_ip: self.reset_password_per_ip,
+            change_password_per_ip: self.change_password_per_ip,
+            change_password_per_account: self.change_password_per_account,
+            mfa_verify_per_ip: self.mfa_verify_per_ip,
+            mfa_verify_per_account: self.mfa_verify_per_account,
+            mfa_manage_per_ip: self.mfa_manage_per_ip,
+            mfa_manage_per_account: self.mfa_manage_per_account,
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let budgets = [
+            ("login_per_ip", self.login_per_ip),
+            ("login_per_account", self.login_per_account),
+            ("register_per_ip", self.register_per_ip),
+            ("forgot_password_per_ip", self.forgot_password_per_ip),
+            (
+                "forgot_password_per_account",
+                self.forgot_password_per_account,
+            ),
+            ("verify_email_per_ip", self.verify_email_per_ip),
+            ("reset_password_per_ip", self.reset_password_per_ip),
+            ("change_password_per_ip", self.change_password_per_ip),
+            (
+                "change_password_per_account",
+                self.change_password_per_account,
+            ),
+            ("mfa_verify_per_ip", self.mfa_verify_per_ip),
+            ("mfa_verify_per_account", self.mfa_verify_per_account),
+            ("mfa_manage_per_ip", self.mfa_manage_per_ip),
+            ("mfa_manage_per_account", self.mfa_manage_per_account),
+        ];
+        budgets
+            .into_iter()
+            .try_for_each(|(setting, limit)| limit.check(setting))
     }
 }
 
@@ -413,6 +479,7 @@ pub struct Config {
     pub(crate) rate_limit: RateLimitSettings,
     pub(crate) lockout: LockoutSettings,
     pub(crate) mfa: MfaSettings,
+    pub(crate) mail: MailSettings,
 }
 
 impl Config {
@@ -477,6 +544,12 @@ pub(crate) struct RateLimitSettings {
     pub(crate) mfa_verify_per_account: Limit,
     pub(crate) mfa_manage_per_ip: Limit,
     pub(crate) mfa_manage_per_account: Limit,
+    pub(crate) forgot_password_per_ip: Limit,
+    pub(crate) forgot_password_per_account: Limit,
+    pub(crate) verify_email_per_ip: Limit,
+    pub(crate) reset_password_per_ip: Limit,
+    pub(crate) change_password_per_ip: Limit,
+    pub(crate) change_password_per_account: Limit,
 }
 
 /// Account lockout; see `[lockout]`.
@@ -561,15 +634,7 @@ impl FileConfig {
                 header_read_timeout: Duration::from_secs(self.http.header_read_timeout_secs),
                 trusted_proxies: self.http.trusted_proxies,
             },
-            rate_limit: RateLimitSettings {
-                login_per_ip: self.rate_limit.login_per_ip,
-                login_per_account: self.rate_limit.login_per_account,
-                register_per_ip: self.rate_limit.register_per_ip,
-                mfa_verify_per_ip: self.rate_limit.mfa_verify_per_ip,
-                mfa_verify_per_account: self.rate_limit.mfa_verify_per_account,
-                mfa_manage_per_ip: self.rate_limit.mfa_manage_per_ip,
-                mfa_manage_per_account: self.rate_limit.mfa_manage_per_account,
-            },
+            rate_limit: self.rate_limit.settings(),
             lockout: LockoutSettings {
                 enabled: self.lockout.enabled,
                 max_failures: self.lockout.max_failures,
@@ -579,6 +644,7 @@ impl FileConfig {
                 issuer_name: self.mfa.issuer_name.trim().to_owned(),
                 challenge_ttl_secs: self.mfa.challenge_ttl_secs,
             },
+            mail: self.mail.into_settings()?,
         })
     }
 
@@ -616,18 +682,8 @@ impl FileConfig {
             1,
             600,
         )?;
-        let limits = &self.rate_limit;
-        limits.login_per_ip.check("login_per_ip")?;
-        limits.login_per_account.check("login_per_account")?;
-        limits.register_per_ip.check("register_per_ip")?;
-        limits.mfa_verify_per_ip.check("mfa_verify_per_ip")?;
-        limits
-            .mfa_verify_per_account
-            .check("mfa_verify_per_account")?;
-        limits.mfa_manage_per_ip.check("mfa_manage_per_ip")?;
-        limits
-            .mfa_manage_per_account
-            .check("mfa_manage_per_account")?;
+        self.rate_limit.check()?;
+        self.mail.check()?;
         self.mfa.check()?;
         // The same ranges as the per-tenant overrides in `tenant_lockout_policies`.
         check_range("lockout.max_failures", self.lockout.max_failures, 1, 1_000)?;
@@ -1327,6 +1383,34 @@ mod tests {
         );
         assert!(message(serve("redis_prefix = \"has space\"")).contains("redis_prefix"));
         assert!(serve("redis_prefix = \"e2e-1234:abc\"").is_ok());
+    }
+
+    #[test]
+    fn mail_has_defaults_and_is_checked() {
+        let config = serve("").unwrap();
+        assert!(config.mail.smtp.is_none());
+        assert_eq!(config.mail.verify_ttl_secs, 86_400);
+        assert_eq!(config.mail.reset_ttl_secs, 3_600);
+        assert_eq!(config.mail.max_attempts, 10);
+        let config = serve(
+            "[mail]\nsmtp_url = \"smtp://u:s3cret-pw@127.0.0.1:2525?tls=required\"\n\
+             from = \"Acme <auth@acme.test>\"\nreset_ttl_secs = 600",
+        )
+        .unwrap();
+        let smtp = config.mail.smtp.as_ref().unwrap();
+        assert_eq!(smtp.security, SmtpSecurity::StartTls);
+        assert_eq!(config.mail.reset_ttl_secs, 600);
+        assert!(!format!("{config:?}").contains("s3cret-pw"));
+        assert!(message(serve("[mail]\nfrom = \"not an address\"")).contains("mail.from"));
+        let err = message(serve(
+            "[mail]\nretry_initial_secs = 60\nretry_max_secs = 30",
+        ));
+        assert!(err.contains("mail.retry_max_secs"), "{err}");
+        let err = message(serve("[mail]\ntls_root_cert = \"/nonexistent/ca.pem\""));
+        assert!(err.contains("mail.tls_root_cert"), "{err}");
+        assert!(parse("[mail]\nsmtp_host = \"x\"").is_err());
+        let rate = serve("").unwrap().rate_limit;
+        assert_eq!(rate.forgot_password_per_account, Limit::new(3, 3));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use portcullis_core::TokenError;
 use serde::Serialize;
 
 use crate::crypto::password::PasswordError;
+use crate::service::mail::MailError;
 use crate::service::tokens::AuthError;
 use crate::store::StoreError;
 
@@ -73,6 +74,8 @@ pub enum ErrorCode {
     /// 423: the account is locked, or waiting out a graduated delay, after failed attempts;
     /// `Retry-After` and `locked_until` say when to try again.
     AccountLocked,
+    /// 400: an email link's token is unknown, already used, expired or malformed.
+    InvalidLinkToken,
     /// 401: a TOTP or backup code that is wrong, outside the time window or already used.
     InvalidMfaCode,
     /// 401: an `mfa_token` that is unknown, expired, already used or for another purpose.
@@ -110,6 +113,7 @@ pub const CODES: &[ErrorCode] = &[
     ErrorCode::RequestTimeout,
     ErrorCode::RateLimited,
     ErrorCode::AccountLocked,
+    ErrorCode::InvalidLinkToken,
     ErrorCode::InvalidMfaCode,
     ErrorCode::InvalidMfaToken,
     ErrorCode::MfaAlreadyEnabled,
@@ -143,6 +147,7 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::AccountLocked => "account_locked",
+            Self::InvalidLinkToken => "invalid_link_token",
             Self::InvalidMfaCode => "invalid_mfa_code",
             Self::InvalidMfaToken => "invalid_mfa_token",
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
@@ -154,7 +159,9 @@ impl ErrorCode {
     /// The HTTP status that goes with the code.
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::MalformedJson | Self::InvalidRequest => StatusCode::BAD_REQUEST,
+            Self::MalformedJson | Self::InvalidRequest | Self::InvalidLinkToken => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -205,6 +212,7 @@ impl ErrorCode {
             Self::RequestTimeout => "Request timeout",
             Self::RateLimited => "Too many requests",
             Self::AccountLocked => "Account locked",
+            Self::InvalidLinkToken => "Invalid link token",
             Self::InvalidMfaCode => "Invalid MFA code",
             Self::InvalidMfaToken => "Invalid MFA token",
             Self::MfaAlreadyEnabled => "MFA already enabled",
@@ -523,6 +531,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<MailError> for ApiError {
+    fn from(err: MailError) -> Self {
+        match err {
+            MailError::Store(err) => err.into(),
+            MailError::Template(_) => Self::internal(FailureClass::Fault, err),
+        }
+    }
+}
+
 impl From<PasswordError> for ApiError {
     fn from(err: PasswordError) -> Self {
         match err {
@@ -682,6 +699,7 @@ mod tests {
                 "request_timeout",
                 "rate_limited",
                 "account_locked",
+                "invalid_link_token",
                 "invalid_mfa_code",
                 "invalid_mfa_token",
                 "mfa_already_enabled",
@@ -694,7 +712,7 @@ mod tests {
             statuses,
             [
                 400, 400, 422, 415, 413, 401, 401, 401, 401, 401, 401, 401, 403, 404, 404, 405,
-                503, 503, 500, 408, 429, 423, 401, 401, 409, 409, 401
+                503, 503, 500, 408, 429, 423, 400, 401, 401, 409, 409, 401
             ]
         );
         assert_eq!(
@@ -731,6 +749,7 @@ mod tests {
                 | ErrorCode::RequestTimeout
                 | ErrorCode::RateLimited
                 | ErrorCode::AccountLocked
+                | ErrorCode::InvalidLinkToken
                 | ErrorCode::InvalidMfaCode
                 | ErrorCode::InvalidMfaToken
                 | ErrorCode::MfaAlreadyEnabled
@@ -738,7 +757,7 @@ mod tests {
                 | ErrorCode::MfaRequired => {}
             }
         }
-        assert_eq!(CODES.len(), 27);
+        assert_eq!(CODES.len(), 28);
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {

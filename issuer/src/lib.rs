@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::backend::{Backend, Mode, Stores};
 use crate::clock::Clock;
-use crate::config::{Config, MigrateConfig};
+use crate::config::{Config, MailSettings, MigrateConfig, SmtpSecurity};
 use crate::crypto::keys::MasterKey;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::refresh::SuccessorKey;
@@ -27,6 +27,8 @@ use crate::service::accounts::{AccountDeps, AccountService, PasswordPolicy};
 use crate::service::audit::AuditLog;
 use crate::service::keys::KeyRing;
 use crate::service::lockout::Lockout;
+use crate::service::mail::Mailer;
+use crate::service::mail::delivery::{self, Delivery};
 use crate::service::mfa::{MfaDeps, MfaService};
 use crate::service::oauth::OAuthService;
 use crate::service::rate_limits::RateLimits;
@@ -71,6 +73,8 @@ pub(crate) struct Services {
     pub(crate) revocations: Arc<RevocationService>,
     pub(crate) oauth: OAuthService,
     pub(crate) audit: Arc<AuditLog>,
+    /// Queues mail; `service::mail::Mailer::notify` sends an alert to a user.
+    pub(crate) mailer: Arc<Mailer>,
     pub(crate) probes: Vec<Arc<dyn Probe>>,
     pub(crate) request_timeout: Duration,
     pub(crate) body_limit_bytes: usize,
@@ -105,6 +109,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("building the revocation blacklist")?;
     let watcher = tokio::spawn(state.revocations.clone().watch());
+    let mail = start_delivery(&config.mail, &backend.stores, &state.mailer)?;
     announce(local, &backend, public_url_warning.as_deref())
         .context("writing the start-up lines")?;
     http::serve(
@@ -115,7 +120,67 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await;
     watcher.abort();
+    if let Some(mail) = mail {
+        mail.stop().await;
+    }
     Ok(())
+}
+
+/// How long shutdown waits for the mail worker to finish the batch it is sending.
+const MAIL_SHUTDOWN: Duration = Duration::from_secs(30);
+
+/// The running outbox worker.
+#[derive(Debug)]
+struct MailWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MailWorker {
+    /// Lets the worker finish its batch; what it has not sent stays queued for the next start.
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        match tokio::time::timeout(MAIL_SHUTDOWN, self.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => warn!(error = %err, "the mail worker failed"),
+            Err(_) => warn!("the mail worker was still sending at shutdown; the rest stays queued"),
+        }
+    }
+}
+
+/// Starts this replica's outbox worker; without `mail.smtp_url` there is none and mail waits
+/// in the outbox (said at start, so an operator is not left wondering).
+fn start_delivery(
+    settings: &MailSettings,
+    stores: &Stores,
+    mailer: &Mailer,
+) -> anyhow::Result<Option<MailWorker>> {
+    let Some(smtp) = &settings.smtp else {
+        warn!(
+            "mail.smtp_url is not set: verification, reset and alert emails stay queued in the \
+             outbox until it is"
+        );
+        return Ok(None);
+    };
+    if smtp.security == SmtpSecurity::Plain && !smtp.is_loopback() {
+        warn!(
+            host = %smtp.host,
+            "mail.smtp_url sends mail in clear to another host: use smtps:// or \
+             smtp://…?tls=required outside local development"
+        );
+    }
+    let transport = delivery::transport(smtp, settings)
+        .context("preparing the SMTP transport (`mail.smtp_url`)")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = Delivery::new(
+        stores.outbox.clone(),
+        transport,
+        settings.clone(),
+        mailer.wake(),
+        Clock,
+    );
+    let task = tokio::spawn(worker.run(stopped));
+    Ok(Some(MailWorker { stop, task }))
 }
 
 /// `issuer migrate`: applies pending migrations and exits.
@@ -141,6 +206,15 @@ async fn build_state(
         Clock,
         config.token.access_ttl_secs,
     ));
+    let mailer = Arc::new(
+        Mailer::new(
+            stores.outbox.clone(),
+            &config.mail,
+            public_url.clone(),
+            Clock,
+        )
+        .context("compiling the built-in mail templates")?,
+    );
     let tokens =
         Arc::new(build_tokens(config, stores, master_key, revocations.clone(), public_url).await?);
     let audit = Arc::new(AuditLog::new(stores.audit.clone(), Clock));
@@ -156,6 +230,7 @@ async fn build_state(
     let lockout = Arc::new(Lockout::new(
         stores.lockouts.clone(),
         audit.clone(),
+        mailer.clone(),
         Clock,
         config.lockout,
     ));
@@ -173,6 +248,7 @@ async fn build_state(
             sessions: &sessions,
             audit: &audit,
             lockout: &lockout,
+            mailer: &mailer,
         },
     )?);
     let accounts = build_accounts(
@@ -184,6 +260,7 @@ async fn build_state(
             sessions: &sessions,
             audit: &audit,
             lockout: &lockout,
+            mailer: &mailer,
         },
     );
     Ok(AppState(Arc::new(Services {
@@ -192,6 +269,7 @@ async fn build_state(
         mfa,
         oauth: OAuthService::new(tokens.clone(), sessions.clone(), revocations.clone()),
         audit,
+        mailer,
         sessions,
         tokens,
         revocations,
@@ -209,6 +287,7 @@ struct SecretChecks<'a> {
     sessions: &'a Arc<SessionService>,
     audit: &'a Arc<AuditLog>,
     lockout: &'a Arc<Lockout>,
+    mailer: &'a Arc<Mailer>,
 }
 
 fn build_accounts(
@@ -225,6 +304,8 @@ fn build_accounts(
         limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
         lockout: checks.lockout.clone(),
         audit: checks.audit.clone(),
+        mailer: checks.mailer.clone(),
+        one_time_tokens: stores.one_time_tokens.clone(),
         clock: Clock,
         policy: PasswordPolicy {
             min_length: config.password.min_length,
@@ -250,6 +331,7 @@ fn build_mfa(
         limits: RateLimits::new(stores.rate_limiter.clone(), config.rate_limit),
         lockout: checks.lockout.clone(),
         audit: checks.audit.clone(),
+        mailer: checks.mailer.clone(),
         seal_key,
         clock: Clock,
         settings: config.mfa.clone(),

@@ -27,6 +27,7 @@ mod flood;
 mod lifecycle;
 mod lockout;
 mod log_secrets;
+mod mail;
 mod mfa;
 mod rate_limit;
 mod refresh;

@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use crate::support::smtp::{SinkTls, SmtpSink};
 use crate::support::{Issuer, Options, Tokens, assert_client_problem, assert_problem, jwt, otp};
 
 /// Both log formats, as `PORTCULLIS_LOG_FORMAT` spells them.
@@ -75,11 +76,12 @@ fn distinctive(what: &str) -> String {
 }
 
 /// An issuer logging everything at trace level, in `format`, with no refresh grace window so
-/// a second presentation takes the reuse-detection path, and budgets raised for the dozen
-/// logins of one run from one client.
-async fn start_verbose(format: Format) -> Option<Issuer> {
+/// a second presentation takes the reuse-detection path, mailing through `sink`, and budgets
+/// raised for the dozen logins of one run from one client.
+async fn start_verbose(format: Format, sink: &SmtpSink) -> Option<Issuer> {
     let mut options = Options::new()
         .rate_limits_raised()
+        .smtp(sink)
         .env("RUST_LOG", "trace")
         .env("PORTCULLIS_TOKEN__REFRESH_GRACE_SECS", "0");
     if format == Format::Json {
@@ -235,6 +237,71 @@ async fn handle_mfa_secrets(issuer: &Issuer, secrets: &mut Secrets) {
     secrets.add_tokens("TOTP login", &with_totp);
 }
 
+/// The mailed links and the passwords around them: email verification, a reset link used
+/// and presented again, a password change (also with a wrong current password), and garbage
+/// link tokens.
+async fn handle_mail_secrets(issuer: &Issuer, sink: &SmtpSink, secrets: &mut Secrets) {
+    let email = format!("{}@example.com", distinctive("log-secrets-mail"));
+    let password = distinctive("Mail-Password");
+    secrets.add("mail account password", &password);
+    issuer.register_ok(&email, &password).await;
+    let verify = sink.first_to(&email, "Confirm your email address").await;
+    let token = verify.token();
+    secrets.add("verification token", &token);
+    let body = json!({"token": token});
+    assert_eq!(
+        issuer
+            .post_json("/v1/auth/email/verify", &body)
+            .await
+            .status,
+        204
+    );
+    assert_client_problem(&issuer.post_json("/v1/auth/email/verify", &body).await);
+
+    let forgot = json!({"email": email});
+    assert_eq!(
+        issuer
+            .post_json("/v1/auth/password/forgot", &forgot)
+            .await
+            .status,
+        202
+    );
+    let reset = sink.first_to(&email, "Reset your password").await;
+    let token = reset.token();
+    secrets.add("reset token", &token);
+    let reset_password = distinctive("Reset-Password");
+    secrets.add("password set by reset", &reset_password);
+    let body = json!({"token": token, "new_password": reset_password});
+    assert_eq!(
+        issuer
+            .post_json("/v1/auth/password/reset", &body)
+            .await
+            .status,
+        204
+    );
+    assert_client_problem(&issuer.post_json("/v1/auth/password/reset", &body).await);
+    let garbage = format!("plk_{}", distinctive("GarbageLink"));
+    secrets.add("garbage link token", &garbage);
+    let body = json!({"token": garbage, "new_password": reset_password});
+    assert_client_problem(&issuer.post_json("/v1/auth/password/reset", &body).await);
+
+    let tokens = issuer.login(&email, &reset_password).await;
+    secrets.add_tokens("mail account", &tokens);
+    let changed_password = distinctive("Changed-Password");
+    secrets.add("password set by change", &changed_password);
+    let wrong = distinctive("Wrong-Current");
+    secrets.add("wrong current password", &wrong);
+    for (current, status) in [(&wrong, 401), (&reset_password, 204)] {
+        let request = issuer
+            .request(reqwest::Method::POST, "/v1/auth/password/change")
+            .bearer_auth(&tokens.access_token)
+            .json(&json!({"current_password": current, "new_password": changed_password}));
+        let response = issuer.send(request).await;
+        assert_eq!(response.status, status, "{response:?}");
+    }
+    issuer.login(&email, &changed_password).await;
+}
+
 /// Asserts the log is worth searching: it has the events of the requests just made, and
 /// events below `info`, so the `trace` filter really was in force.
 fn assert_log_is_verbose(log: &str, format: Format) {
@@ -263,10 +330,12 @@ fn assert_json_lines(log: &str) {
 }
 
 async fn check_log_holds_no_secret(format: Format) {
-    let Some(issuer) = start_verbose(format).await else {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start_verbose(format, &sink).await else {
         return;
     };
-    let secrets = handle_secrets(&issuer).await;
+    let mut secrets = handle_secrets(&issuer).await;
+    handle_mail_secrets(&issuer, &sink, &mut secrets).await;
     let stdout = issuer.stdout();
     let (status, log) = issuer.stop_and_read_stderr().await;
     assert!(status.success(), "graceful shutdown on SIGTERM: {status}");

@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use crate::support::smtp::{SinkTls, SmtpSink};
 use crate::support::{
     Account, DEFAULT_TENANT_ID, Issuer, Options, PASSWORD, Response, Tokens, assert_field_error,
     assert_problem, otp, send,
@@ -780,4 +781,53 @@ async fn mfa_concurrent_confirmations_confirm_once() {
         mfa_status(&issuer, &bearer).await,
         json!({"totp_enabled": true, "backup_codes_left": 10})
     );
+}
+
+/// The alerts around the second factor reach the user's mailbox: turning TOTP on and off, a
+/// login completed with a code (and none for a password step that stops at the code), and a
+/// lock caused by wrong codes.
+#[tokio::test]
+async fn mfa_changes_completed_logins_and_code_locks_are_mailed() {
+    const SIGN_IN: &str = "New sign-in to your account";
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let options = Options::new()
+        .rate_limits_raised()
+        .smtp(&sink)
+        .config("[lockout]\nmax_failures = 3\nlock_secs = 600\n");
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let email = &user.account.email;
+    sink.first_to(email, "Two-step verification is on").await;
+    sink.first_to(email, SIGN_IN).await;
+
+    let token = mfa_token(&issuer, email).await;
+    assert_pwd_otp(verify(&issuer, &token, &otp::code(&user.secret, 1)).await);
+    sink.nth_to(email, SIGN_IN, 2).await;
+    // A password step that stops at the code signs nobody in.
+    mfa_token(&issuer, email).await;
+    let bearer = &user.account.tokens.access_token;
+    let removed = disable(&issuer, bearer, &json!({"password": PASSWORD})).await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    sink.first_to(email, "Two-step verification is off").await;
+    let sign_ins = sink
+        .messages()
+        .await
+        .into_iter()
+        .filter(|mail| mail.is_to(email) && mail.subject == SIGN_IN)
+        .count();
+    assert_eq!(sign_ins, 2, "{:#?}", sink.messages().await);
+
+    let other = enrolled(&issuer).await;
+    let token = mfa_token(&issuer, &other.account.email).await;
+    let wrong = otp::wrong_code(&other.secret);
+    for _ in 0..3 {
+        let refused = verify(&issuer, &token, &wrong).await;
+        assert_problem(&refused, 401, "invalid_mfa_code");
+    }
+    let locked = sink
+        .first_to(&other.account.email, "Your account is locked")
+        .await;
+    assert!(!locked.text.contains(&wrong), "{locked:?}");
 }

@@ -256,3 +256,39 @@ async fn replica_cut_off_from_the_feed_fails_closed_then_recovers() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Design note 0005, "Email": two replicas share one outbox, each with its own worker; rows are
+/// claimed `FOR UPDATE SKIP LOCKED` with a lease, so every message goes out once (a worker
+/// wakes when its own replica queues, and polls every 100 ms for the other's messages).
+#[tokio::test]
+async fn two_replicas_send_each_queued_message_once() {
+    use crate::support::smtp::{SinkTls, SmtpSink};
+
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let options = || with_public_url(Options::new().smtp(&sink).rate_limits_raised());
+    let Some(first) = Issuer::start_with(options()).await else {
+        return;
+    };
+    let second = Issuer::start_in(&first.shared_sandbox(), options()).await;
+    let emails: Vec<String> = (0..12)
+        .map(|n| crate::support::fresh_email(&format!("replica-{n}")))
+        .collect();
+    for (n, email) in emails.iter().enumerate() {
+        let replica = if n % 2 == 0 { &first } else { &second };
+        replica.register_ok(email, crate::support::PASSWORD).await;
+    }
+    for email in &emails {
+        sink.first_to(email, "Confirm your email address").await;
+    }
+    let mut database = first.sandbox().database().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while database.outbox().await.iter().any(|row| !row.sent) {
+        assert!(Instant::now() < deadline, "the outbox never drained");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let messages = sink.messages().await;
+    for email in &emails {
+        let copies = messages.iter().filter(|mail| mail.is_to(email)).count();
+        assert_eq!(copies, 1, "{email}: {messages:#?}");
+    }
+}

@@ -4,6 +4,7 @@
 
 mod hash_pool;
 pub(crate) mod keys;
+pub(crate) mod link_token;
 pub(crate) mod otp;
 pub(crate) mod password;
 pub(crate) mod refresh;

@@ -68,6 +68,19 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1/auth/mfa/backup-codes/regenerate",
             post(v1::mfa::regenerate_backup_codes),
         )
+        .route("/v1/auth/email/verify", post(v1::passwords::verify_email))
+        .route(
+            "/v1/auth/password/forgot",
+            post(v1::passwords::forgot_password),
+        )
+        .route(
+            "/v1/auth/password/reset",
+            post(v1::passwords::reset_password),
+        )
+        .route(
+            "/v1/auth/password/change",
+            post(v1::passwords::change_password),
+        )
         .route("/v1/revocations", get(v1::revocations::list_revocations))
         .route("/v1/audit-events", get(v1::audit_events::list_audit_events))
         .route("/.well-known/jwks.json", get(well_known::get_jwks))

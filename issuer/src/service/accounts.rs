@@ -1,4 +1,5 @@
-//! Accounts: registration, password login and the caller's profile.
+//! Accounts: registration, password login and the caller's profile; email verification
+//! ([`verification`]) and password recovery and change ([`passwords`]).
 //!
 //! Registration and login answer the same way, after the same password-hashing work, whether
 //! or not the account exists, so neither can be used to find out who has an account. Login
@@ -12,6 +13,7 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
 use super::lockout::{AccountKey, Lockout};
+use super::mail::{Mailer, Notice};
 use super::mfa::{MfaService, MfaStatus, PendingLogin};
 use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
@@ -22,7 +24,14 @@ use crate::crypto::password::PasswordHasher;
 use crate::crypto::secret::SecretString;
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::ids::{SessionId, TenantId, UserId};
-use crate::store::{Grants, NewUser, Tenant, UserProfile, UserStore};
+use crate::store::{
+    Addressee, Grants, LinkPurpose, NewUser, OneTimeTokenStore, Tenant, UserProfile, UserStore,
+};
+
+mod passwords;
+mod verification;
+
+pub(crate) use self::passwords::PasswordChange;
 
 /// Longest accepted display name, in characters.
 const MAX_NAME_LEN: usize = 200;
@@ -74,6 +83,8 @@ pub(crate) struct AccountDeps {
     pub(crate) limits: RateLimits,
     pub(crate) lockout: Arc<Lockout>,
     pub(crate) audit: Arc<AuditLog>,
+    pub(crate) mailer: Arc<Mailer>,
+    pub(crate) one_time_tokens: Arc<dyn OneTimeTokenStore>,
     pub(crate) clock: Clock,
     pub(crate) policy: PasswordPolicy,
 }
@@ -148,6 +159,14 @@ impl AccountService {
                 context,
                 detail,
             })
+            .await?;
+        // For a taken address `user.id` names no account: the same work, nothing queued.
+        deps.mailer
+            .send_link(
+                tenant.id,
+                Addressee::User(user.id),
+                LinkPurpose::VerifyEmail,
+            )
             .await?;
         Ok(user.id)
     }
@@ -237,6 +256,11 @@ impl AccountService {
             json!({}),
         )
         .await?;
+        let notice = Notice::NewSignIn {
+            ip: context.ip,
+            user_agent: context.user_agent.clone(),
+        };
+        deps.mailer.notify(tenant.id, user, notice).await;
         Ok(LoginOutcome::Tokens(tokens))
     }
 

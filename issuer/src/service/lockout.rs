@@ -21,6 +21,7 @@ use sha2::{Digest as _, Sha256};
 use tracing::{instrument, warn};
 
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
+use super::mail::{Mailer, Notice};
 use crate::clock::Clock;
 use crate::config::LockoutSettings;
 use crate::error::ApiError;
@@ -87,6 +88,8 @@ pub(crate) struct FailureOutcome {
 pub(crate) struct Lockout {
     store: Arc<dyn LockoutStore>,
     audit: Arc<AuditLog>,
+    /// Sends the one alert of each lock of a real account.
+    mailer: Arc<Mailer>,
     clock: Clock,
     enabled: bool,
     rule: LockoutRule,
@@ -96,6 +99,7 @@ impl Lockout {
     pub(crate) fn new(
         store: Arc<dyn LockoutStore>,
         audit: Arc<AuditLog>,
+        mailer: Arc<Mailer>,
         clock: Clock,
         settings: LockoutSettings,
     ) -> Self {
@@ -103,6 +107,7 @@ impl Lockout {
         Self {
             store,
             audit,
+            mailer,
             clock,
             enabled: settings.enabled,
             rule: LockoutRule {
@@ -132,7 +137,8 @@ impl Lockout {
     }
 
     /// Counts a failed secret check of the account (`user` when it exists). The failure that
-    /// locks the account is recorded in the audit log and logged at warn.
+    /// locks the account is recorded in the audit log, logged at warn and, for a real account,
+    /// mailed to its owner (once per lock, whatever the entry point).
     ///
     /// # Errors
     ///
@@ -162,6 +168,10 @@ impl Lockout {
         if let (true, Some(until)) = (outcome.started_lock, outcome.locked_until) {
             self.record_lock(key, user, context, change.after.failures, until)
                 .await?;
+            if let Some(user) = user {
+                let notice = Notice::AccountLocked { until };
+                self.mailer.notify(key.tenant, user, notice).await;
+            }
         }
         Ok(outcome)
     }

@@ -19,6 +19,7 @@ use tracing::{info, instrument, warn};
 use super::accounts::nfc;
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
 use super::lockout::{AccountKey, Lockout};
+use super::mail::{Mailer, Notice};
 use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
 use super::tokens::Principal;
@@ -52,6 +53,8 @@ pub(crate) struct MfaDeps {
     pub(crate) limits: RateLimits,
     pub(crate) lockout: Arc<Lockout>,
     pub(crate) audit: Arc<AuditLog>,
+    /// Alerts the user when MFA is turned on or off and when a login completes.
+    pub(crate) mailer: Arc<Mailer>,
     /// Seals TOTP secrets (HKDF of the master key, "portcullis totp seal v1").
     pub(crate) seal_key: WrappingKey,
     pub(crate) clock: Clock,
@@ -355,6 +358,9 @@ impl MfaService {
             "totp",
         )
         .await?;
+        deps.mailer
+            .notify(subject.tenant.id, subject.user, Notice::MfaEnabled)
+            .await;
         let tokens = match subject.challenge {
             Some(_) => Some(self.start_session(&subject, context).await?),
             None => None,
@@ -452,7 +458,11 @@ impl MfaService {
         deps.lockout.succeeded(&subject.key).await?;
         warn!(target: "security", event = "mfa_disabled", subject_id = %subject.user, method);
         self.audit(&subject, kind, AuditOutcome::Success, context, method)
-            .await
+            .await?;
+        deps.mailer
+            .notify(subject.tenant.id, subject.user, Notice::MfaDisabled)
+            .await;
+        Ok(())
     }
 
     /// Replaces the backup codes, with a current code; the old set stops working.
@@ -812,6 +822,14 @@ impl MfaService {
                 detail: json!({"amr": AMR_PASSWORD_OTP}),
             })
             .await?;
+        let notice = Notice::NewSignIn {
+            ip: context.ip,
+            user_agent: context.user_agent.clone(),
+        };
+        self.deps
+            .mailer
+            .notify(subject.tenant.id, subject.user, notice)
+            .await;
         Ok(tokens)
     }
 

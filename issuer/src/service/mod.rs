@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod email;
 pub(crate) mod keys;
 pub(crate) mod lockout;
+pub(crate) mod mail;
 pub(crate) mod mfa;
 pub(crate) mod oauth;
 pub(crate) mod rate_limits;

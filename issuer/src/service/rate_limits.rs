@@ -26,6 +26,10 @@ pub(crate) enum Action {
     MfaVerify,
     /// TOTP enrolment, confirmation and removal, and backup-code regeneration.
     MfaManage,
+    ForgotPassword,
+    VerifyEmail,
+    ResetPassword,
+    ChangePassword,
 }
 
 impl Action {
@@ -35,6 +39,10 @@ impl Action {
             Self::Register => "register",
             Self::MfaVerify => "mfa_verify",
             Self::MfaManage => "mfa_manage",
+            Self::ForgotPassword => "forgot_password",
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::ChangePassword => "change_password",
         }
     }
 }
@@ -74,6 +82,16 @@ impl RateLimits {
             Action::MfaManage => (
                 Some(settings.mfa_manage_per_ip),
                 Some(settings.mfa_manage_per_account),
+            ),
+            Action::ForgotPassword => (
+                Some(settings.forgot_password_per_ip),
+                Some(settings.forgot_password_per_account),
+            ),
+            Action::VerifyEmail => (Some(settings.verify_email_per_ip), None),
+            Action::ResetPassword => (Some(settings.reset_password_per_ip), None),
+            Action::ChangePassword => (
+                Some(settings.change_password_per_ip),
+                Some(settings.change_password_per_account),
             ),
         }
     }

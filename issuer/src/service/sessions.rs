@@ -267,6 +267,38 @@ impl SessionService {
             .await
     }
 
+    /// Closes every session of `user` but `keep`, through the revocation feed so that edges
+    /// see it. Without `keep` (a password reset) every token issued to the user so far is
+    /// revoked too. Returns how many sessions were closed.
+    #[instrument(skip_all, name = "session.revoke_user_sessions")]
+    pub(crate) async fn revoke_user_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        keep: Option<SessionId>,
+        reason: &'static str,
+    ) -> Result<usize, ApiError> {
+        let now = unix_secs(self.deps.clock.now());
+        let (scope, entries) = match keep {
+            Some(keep) => (SessionScope::AllOfExcept(user, keep), Vec::new()),
+            None => (
+                SessionScope::AllOf(user),
+                vec![NewRevocation {
+                    kind: RevokedKind::Subject,
+                    value: user.to_string(),
+                    issued_before: Some(now),
+                    expires_at: self.deps.revocations.entry_expiry(now),
+                }],
+            ),
+        };
+        let request = self.close(tenant, scope, reason, entries);
+        let recorded = self.deps.revocations.revoke(&request).await?;
+        Ok(recorded
+            .iter()
+            .filter(|r| r.entry.kind == RevokedKind::Session)
+            .count())
+    }
+
     /// Records a successful action of the caller in the audit log.
     async fn audit(
         &self,

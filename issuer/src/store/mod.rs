@@ -335,6 +335,8 @@ pub(crate) enum SessionScope {
     None,
     One(SessionId),
     AllOf(UserId),
+    /// Every session of the user but one (the caller's, after a password change).
+    AllOfExcept(UserId, SessionId),
 }
 
 /// Sessions to close and entries to record, in one transaction. Every session actually
@@ -773,6 +775,164 @@ pub(crate) trait MfaStore: Send + Sync + Debug {
     ) -> Result<Option<Challenge>, StoreError>;
     /// Whether the tenant requires every user to have a second factor.
     async fn mfa_required(&self, tenant: TenantId) -> Result<bool, StoreError>;
+}
+
+/// Whom a message (and the link in it) is for: a known user, or the account, if any, that
+/// holds a normalized address. For an address without an account nothing is stored, but the
+/// same statements run, so both cases take the same time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Addressee<'a> {
+    User(UserId),
+    Email(&'a str),
+}
+
+/// What a one-time token lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl LinkPurpose {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A one-time token to store with the message that carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NewLink {
+    /// SHA-256 of the token, the only form stored.
+    pub(crate) hash: [u8; 32],
+    pub(crate) purpose: LinkPurpose,
+    pub(crate) expires_at: DateTime<Utc>,
+    /// Marks the addressee's older unused tokens of the same purpose used (a new reset link
+    /// retires the previous ones).
+    pub(crate) supersede: bool,
+}
+
+/// A rendered message to queue. `Debug` leaves out the bodies: they may hold a link token.
+pub(crate) struct OutboxMessage {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) tenant: TenantId,
+    pub(crate) template: &'static str,
+    pub(crate) sender: String,
+    pub(crate) subject: String,
+    pub(crate) body_text: String,
+    pub(crate) body_html: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("template", &self.template)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message the worker claimed for one sending attempt. `Debug` leaves out the bodies.
+pub(crate) struct DueMessage {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) recipient: String,
+    pub(crate) sender: String,
+    pub(crate) subject: String,
+    pub(crate) body_text: String,
+    pub(crate) body_html: String,
+    /// Attempts so far, this one included.
+    pub(crate) attempts: u32,
+}
+
+impl Debug for DueMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueMessage")
+            .field("id", &self.id)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A tenant's override of one message kind; `None` keeps the built-in default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TemplateOverride {
+    pub(crate) sender: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) body_text: Option<String>,
+    pub(crate) body_html: Option<String>,
+}
+
+/// The durable outbox (design note 0005, "Email").
+#[async_trait]
+pub(crate) trait OutboxStore: Send + Sync + Debug {
+    /// The tenant's override of the message kind `template`.
+    async fn template_override(
+        &self,
+        tenant: TenantId,
+        template: &str,
+    ) -> Result<Option<TemplateOverride>, StoreError>;
+    /// Queues `message` to the addressee's stored address, with `link` when it carries one,
+    /// in one transaction. `false`: no such account, and nothing was stored.
+    async fn enqueue(
+        &self,
+        to: Addressee<'_>,
+        message: &OutboxMessage,
+        link: Option<&NewLink>,
+    ) -> Result<bool, StoreError>;
+    /// Claims up to `limit` messages due at `now` for one attempt each, leasing them until
+    /// `lease_until` so that no other worker sends them meanwhile.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u16,
+    ) -> Result<Vec<DueMessage>, StoreError>;
+    /// Records the delivery and drops the bodies.
+    async fn mark_sent(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed attempt: retried at `retry_at`, or given up (bodies dropped) when
+    /// `None`.
+    async fn mark_failed(
+        &self,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// One-time tokens (design note 0005, "One-time tokens"): each change consumes the token with
+/// one conditional `UPDATE` in the transaction that makes the change, so a link works once.
+#[async_trait]
+pub(crate) trait OneTimeTokenStore: Send + Sync + Debug {
+    /// Consumes an unexpired verification token and marks the user's email verified; the
+    /// user, or `None` for an unknown, used or expired token.
+    async fn verify_email(
+        &self,
+        tenant: TenantId,
+        token: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Consumes an unexpired reset token, sets the password hash and retires the user's other
+    /// reset tokens; the user, or `None` for an unknown, used or expired token.
+    async fn reset_password(
+        &self,
+        tenant: TenantId,
+        token: &[u8; 32],
+        now: DateTime<Utc>,
+        password_hash: &str,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Sets a user's password hash and retires their reset tokens.
+    async fn change_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        now: DateTime<Utc>,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// A dependency `/readyz` checks.

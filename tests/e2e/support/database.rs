@@ -219,6 +219,58 @@ impl Database {
         .expect("read the stored TOTP secrets")
     }
 
+    /// Overrides the sender and subject of the message kind `template` (e.g. `verify_email`)
+    /// for the tenant `tenant_id` (`tnt_…`); the bodies keep their defaults.
+    pub(crate) async fn set_mail_template(
+        &mut self,
+        tenant_id: &str,
+        template: &str,
+        sender: &str,
+        subject: &str,
+    ) {
+        let tenant = uuid_of(tenant_id, "tnt_");
+        let sql = "INSERT INTO tenant_mail_templates (tenant_id, template, sender, subject) \
+                   VALUES ($1, $2, $3, $4)";
+        match self {
+            Database::Postgres(connection) => sqlx::query(sql)
+                .bind(tenant)
+                .bind(template)
+                .bind(sender)
+                .bind(subject)
+                .execute(connection)
+                .await
+                .map(drop),
+            Database::Sqlite(connection) => sqlx::query(sql)
+                .bind(tenant.as_bytes().as_slice())
+                .bind(template)
+                .bind(sender)
+                .bind(subject)
+                .execute(connection)
+                .await
+                .map(drop),
+        }
+        .expect("set a tenant mail template");
+    }
+
+    /// Every outbox row, oldest first.
+    pub(crate) async fn outbox(&mut self) -> Vec<OutboxRow> {
+        let sql = "SELECT CAST(CASE WHEN sent_at IS NULL THEN 0 ELSE 1 END AS BIGINT), \
+                   CAST(length(body_text) + length(body_html) AS BIGINT), last_error \
+                   FROM email_outbox ORDER BY created_at";
+        let rows: Vec<(i64, i64, Option<String>)> = match self {
+            Database::Postgres(connection) => sqlx::query_as(sql).fetch_all(connection).await,
+            Database::Sqlite(connection) => sqlx::query_as(sql).fetch_all(connection).await,
+        }
+        .expect("read the outbox");
+        rows.into_iter()
+            .map(|(sent, body_chars, last_error)| OutboxRow {
+                sent: sent == 1,
+                body_chars,
+                last_error,
+            })
+            .collect()
+    }
+
     /// Grants the user `user_id` (`usr_…`) the role `role` of its tenant.
     pub(crate) async fn grant_role(&mut self, user_id: &str, role: &str) {
         let user = uuid_of(user_id, "usr_");
@@ -266,6 +318,15 @@ impl Database {
             }
         }
     }
+}
+
+/// One `email_outbox` row, as the mail tests check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutboxRow {
+    pub(crate) sent: bool,
+    /// Characters left in the text and HTML bodies.
+    pub(crate) body_chars: i64,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The UUID of a prefixed wire id (`tnt_…`, `usr_…`).

@@ -16,6 +16,7 @@
 pub(crate) mod database;
 pub(crate) mod jwt;
 pub(crate) mod otp;
+pub(crate) mod smtp;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -251,6 +252,12 @@ impl Options {
             "MFA_VERIFY_PER_ACCOUNT",
             "MFA_MANAGE_PER_IP",
             "MFA_MANAGE_PER_ACCOUNT",
+            "FORGOT_PASSWORD_PER_IP",
+            "FORGOT_PASSWORD_PER_ACCOUNT",
+            "VERIFY_EMAIL_PER_IP",
+            "RESET_PASSWORD_PER_IP",
+            "CHANGE_PASSWORD_PER_IP",
+            "CHANGE_PASSWORD_PER_ACCOUNT",
         ]
         .iter()
         .fold(self, |options, budget| {

@@ -5,6 +5,7 @@ use std::str::FromStr;
 pub(crate) mod audit_events;
 pub(crate) mod auth;
 pub(crate) mod mfa;
+pub(crate) mod passwords;
 pub(crate) mod revocations;
 
 /// A query parameter of plain ASCII digits: `str::parse` would also take a leading `+`.

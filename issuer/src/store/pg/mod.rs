@@ -72,8 +72,16 @@ impl SqlBackend for PgStore {
          SET revoked_at = $3, revoked_reason = $4 \
          WHERE tenant_id = $1 AND id IN (SELECT id FROM sessions \
            WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL \
-           ORDER BY id FOR UPDATE) \
+           AND id IS DISTINCT FROM $5 ORDER BY id FOR UPDATE) \
          RETURNING id";
+
+    // Rows another replica is claiming are skipped, not waited for.
+    const CLAIM_DUE_MAIL: &'static str = "UPDATE email_outbox \
+         SET attempts = attempts + 1, next_attempt_at = $2 \
+         WHERE id IN (SELECT id FROM email_outbox \
+           WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
+           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, recipient, sender, subject, body_text, body_html, attempts";
 
     type Conn = PgConnection;
     type Tx = Transaction<'static, Postgres>;

@@ -26,6 +26,8 @@ use crate::ids::TenantId;
 mod audit_events;
 mod lockouts;
 mod mfa;
+mod one_time_tokens;
+mod outbox;
 mod revocations;
 mod sessions;
 mod signing_keys;
@@ -100,9 +102,13 @@ pub(crate) use sqlx_statements;
 pub(crate) trait SqlBackend: Send + Sync + Debug + 'static {
     /// The dependency's name in `/readyz` answers.
     const NAME: &'static str;
-    /// `UPDATE … RETURNING id` closing every open session of user `$2` in tenant `$1`, with
-    /// `revoked_at = $3` and `revoked_reason = $4`.
+    /// `UPDATE … RETURNING id` closing every open session of user `$2` in tenant `$1` except
+    /// session `$5` (NULL: none is kept), with `revoked_at = $3` and `revoked_reason = $4`.
     const CLOSE_USER_SESSIONS: &'static str;
+    /// `UPDATE … RETURNING` claiming at most `$3` unsent, not given up `email_outbox` rows with
+    /// `next_attempt_at <= $1`, oldest first: `attempts + 1` and `next_attempt_at = $2` (the
+    /// lease); returns id, recipient, sender, subject, body_text, body_html and attempts.
+    const CLAIM_DUE_MAIL: &'static str;
 
     /// A connection, on which statements run.
     type Conn: Send;

@@ -35,19 +35,37 @@ async fn close_sessions<B: SqlBackend>(
     conn: &mut B::Conn,
     request: &RevocationRequest,
 ) -> Result<Vec<SessionId>, StoreError> {
-    let query = match request.sessions {
+    let tenant = request.tenant.as_uuid();
+    // `Some(keep)`: the statement closes a user's sessions, all but `keep` when that is set.
+    let (query, keep) = match request.sessions {
         SessionScope::None => return Ok(Vec::new()),
-        SessionScope::One(session) => B::query(
-            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
-             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING id",
-        )
-        .id(request.tenant.as_uuid())
-        .id(session.as_uuid()),
-        SessionScope::AllOf(user) => B::query(B::CLOSE_USER_SESSIONS)
-            .id(request.tenant.as_uuid())
-            .id(user.as_uuid()),
+        SessionScope::One(session) => (
+            B::query(
+                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING id",
+            )
+            .id(tenant)
+            .id(session.as_uuid()),
+            None,
+        ),
+        SessionScope::AllOf(user) => (
+            B::query(B::CLOSE_USER_SESSIONS)
+                .id(tenant)
+                .id(user.as_uuid()),
+            Some(None),
+        ),
+        SessionScope::AllOfExcept(user, keep) => (
+            B::query(B::CLOSE_USER_SESSIONS)
+                .id(tenant)
+                .id(user.as_uuid()),
+            Some(Some(keep.as_uuid())),
+        ),
     };
-    let rows = B::fetch_all(query.time(request.now).text(request.reason), conn).await?;
+    let mut query = query.time(request.now).text(request.reason);
+    if let Some(keep) = keep {
+        query = query.opt_id(keep);
+    }
+    let rows = B::fetch_all(query, conn).await?;
     rows.iter()
         .map(|row| Ok(SessionId::from_uuid(row.id("id")?)))
         .collect()

@@ -155,7 +155,16 @@ impl SqlBackend for SqliteStore {
     // The writer is alone, so the rows need no locking (SQLite has no `FOR UPDATE`).
     const CLOSE_USER_SESSIONS: &'static str = "UPDATE sessions \
          SET revoked_at = $3, revoked_reason = $4 \
-         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id";
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND id IS NOT $5 \
+         RETURNING id";
+
+    // The single writer claims alone.
+    const CLAIM_DUE_MAIL: &'static str = "UPDATE email_outbox \
+         SET attempts = attempts + 1, next_attempt_at = $2 \
+         WHERE id IN (SELECT id FROM email_outbox \
+           WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
+           ORDER BY next_attempt_at LIMIT $3) \
+         RETURNING id, recipient, sender, subject, body_text, body_html, attempts";
 
     type Conn = SqliteConnection;
     type Tx = Transaction<'static, Sqlite>;
@@ -194,9 +203,10 @@ mod tests {
     use crate::ids::{DEFAULT_TENANT, SessionId, TenantId, UserId};
     use crate::store::tests::{at, rotation};
     use crate::store::{
-        LockoutRule, LockoutStore, NewRevocation, NewSession, NewUser, RevocationRequest,
-        RevocationStore, RevokedKind, Rotation, RotationOutcome, SessionScope, SessionStore,
-        SigningKeyStore, StoredKey, UserStore,
+        Addressee, LinkPurpose, LockoutRule, LockoutStore, NewLink, NewRevocation, NewSession,
+        NewUser, OneTimeTokenStore, OutboxMessage, OutboxStore, RevocationRequest, RevocationStore,
+        RevokedKind, Rotation, RotationOutcome, SessionScope, SessionStore, SigningKeyStore,
+        StoredKey, UserStore,
     };
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -519,5 +529,162 @@ mod tests {
             created_at: at(1),
         };
         assert!(!store.create_user(&twin).await.unwrap());
+    }
+
+    fn message(template: &'static str) -> OutboxMessage {
+        OutboxMessage {
+            id: Uuid::now_v7(),
+            tenant: DEFAULT_TENANT,
+            template,
+            sender: "auth@example.com".into(),
+            subject: "Subject".into(),
+            body_text: "text plk_x".into(),
+            body_html: "<p>html</p>".into(),
+            created_at: at(0),
+        }
+    }
+
+    fn reset_link(hash: u8) -> NewLink {
+        NewLink {
+            hash: [hash; 32],
+            purpose: LinkPurpose::ResetPassword,
+            expires_at: at(3_600),
+            supersede: true,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_reset_link_is_consumed_once_and_retired_by_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store(&dir).await);
+        let ada = user("ada@example.com");
+        assert!(store.create_user(&ada).await.unwrap());
+        let to = Addressee::Email("ada@example.com");
+        for hash in [1, 2] {
+            let (reset, link) = (message("password_reset"), reset_link(hash));
+            assert!(store.enqueue(to, &reset, Some(&link)).await.unwrap());
+        }
+        let reset = |hash: u8| {
+            let store = store.clone();
+            async move {
+                store
+                    .reset_password(DEFAULT_TENANT, &[hash; 32], at(10), "$argon2id$new")
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(reset(1).await, None, "the newer request retired it");
+        let tasks: Vec<_> = (0..20).map(|_| tokio::spawn(reset(2))).collect();
+        let mut winners = 0;
+        for task in tasks {
+            if let Some(winner) = task.await.unwrap() {
+                assert_eq!(winner, ada.id);
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "twenty presentations, one reset");
+    }
+
+    #[tokio::test]
+    async fn unknown_addresses_queue_nothing_and_links_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let nobody = Addressee::Email("nobody@example.com");
+        let (reset, link) = (message("password_reset"), reset_link(3));
+        assert!(!store.enqueue(nobody, &reset, Some(&link)).await.unwrap());
+        let ghost = Addressee::User(UserId::from_uuid(Uuid::now_v7()));
+        assert!(
+            !store
+                .enqueue(ghost, &message("welcome"), None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_due(at(1), at(301), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let ada = user("ada@example.com");
+        assert!(store.create_user(&ada).await.unwrap());
+        let verify = NewLink {
+            hash: [4; 32],
+            purpose: LinkPurpose::VerifyEmail,
+            expires_at: at(60),
+            supersede: false,
+        };
+        let to = Addressee::User(ada.id);
+        assert!(
+            store
+                .enqueue(to, &message("verify_email"), Some(&verify))
+                .await
+                .unwrap()
+        );
+        let late = store.verify_email(DEFAULT_TENANT, &[4; 32], at(60)).await;
+        assert_eq!(late.unwrap(), None, "expired at its expiry");
+        let wrong_purpose = store
+            .reset_password(DEFAULT_TENANT, &[4; 32], at(1), "$argon2id$x")
+            .await;
+        assert_eq!(wrong_purpose.unwrap(), None);
+        let verified = store.verify_email(DEFAULT_TENANT, &[4; 32], at(59)).await;
+        assert_eq!(verified.unwrap(), Some(ada.id));
+        let profile = store
+            .profile(DEFAULT_TENANT, ada.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(profile.email_verified);
+    }
+
+    #[tokio::test]
+    async fn claimed_mail_is_leased_then_sent_or_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let ada = user("ada@example.com");
+        assert!(store.create_user(&ada).await.unwrap());
+        let to = Addressee::User(ada.id);
+        for _ in 0..3 {
+            let welcome = message("welcome");
+            assert!(store.enqueue(to, &welcome, None).await.unwrap());
+        }
+        let first = store.claim_due(at(1), at(301), 2).await.unwrap();
+        assert_eq!(first.len(), 2);
+        assert!(
+            first
+                .iter()
+                .all(|due| due.attempts == 1 && due.recipient == ada.email)
+        );
+        let rest = store.claim_due(at(2), at(302), 10).await.unwrap();
+        assert_eq!(rest.len(), 1, "leased messages are not claimed twice");
+        store.mark_sent(first[0].id, at(3)).await.unwrap();
+        store
+            .mark_failed(first[1].id, at(3), Some(at(10)), "421 try later")
+            .await
+            .unwrap();
+        store
+            .mark_failed(rest[0].id, at(3), None, "550 no such user")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim_due(at(9), at(309), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let retried = store.claim_due(at(10), at(310), 10).await.unwrap();
+        assert_eq!(retried.len(), 1);
+        assert_eq!((retried[0].id, retried[0].attempts), (first[1].id, 2));
+        let mut conn = store.read().await.unwrap();
+        let bodies: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM email_outbox WHERE body_text <> '' AND \
+             (sent_at IS NOT NULL OR failed_at IS NOT NULL)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(bodies, 0, "sent and given-up messages keep no body");
     }
 }

@@ -1,0 +1,229 @@
+//! Password recovery and change (design note 0005, "One-time tokens").
+//!
+//! - `forgot` answers 202 whether or not the address has an account, after the same work:
+//!   the token is generated, hashed and rendered, and one transaction runs the same statements
+//!   (they store nothing for an unknown address). Nothing about the account is logged.
+//! - `reset` consumes the mailed token in the transaction that sets the password, retires the
+//!   user's other reset links, revokes every session and token of the user through the
+//!   revocation feed, so edges drop them too, and clears the account's lockout.
+//! - `change` checks the current password under the lockout (the same account key as login),
+//!   then sets the new one, retires reset links and revokes every other session.
+
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use super::{AccountService, email_error, nfc, password_error};
+use crate::crypto::link_token::LinkToken;
+use crate::crypto::secret::SecretString;
+use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::service::audit::{AuditEvent, AuditKind, AuditOutcome, RequestContext};
+use crate::service::email;
+use crate::service::lockout::AccountKey;
+use crate::service::mail::Notice;
+use crate::service::rate_limits::{Account, Action};
+use crate::service::tokens::Principal;
+use crate::store::{Addressee, LinkPurpose, Tenant};
+
+/// A password change as submitted.
+#[derive(Debug)]
+pub(crate) struct PasswordChange {
+    pub(crate) current_password: SecretString,
+    pub(crate) new_password: SecretString,
+}
+
+/// The answer to a link token that cannot be used, whatever the reason.
+pub(super) fn invalid_link_token() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidLinkToken,
+        "the link is invalid, expired or already used; request a new one",
+    )
+}
+
+impl AccountService {
+    /// Mails a reset link if the address has an account; the same answer and work if not.
+    #[instrument(skip_all, name = "account.forgot_password", fields(tenant_id = %tenant.id))]
+    pub(crate) async fn forgot_password(
+        &self,
+        tenant: &Tenant,
+        context: &RequestContext,
+        email_address: &str,
+    ) -> Result<(), ApiError> {
+        let deps = &self.deps;
+        let normalized = email::normalize(email_address);
+        let account = normalized.as_deref().ok().map(|email| Account {
+            tenant: tenant.id,
+            email,
+        });
+        deps.limits
+            .check(Action::ForgotPassword, context.ip, account)
+            .await?;
+        let normalized =
+            normalized.map_err(|reason| ApiError::validation(vec![email_error(reason)]))?;
+        deps.mailer
+            .send_link(
+                tenant.id,
+                Addressee::Email(&normalized),
+                LinkPurpose::ResetPassword,
+            )
+            .await?;
+        info!(target: "security", event = "password_forgot");
+        Ok(())
+    }
+
+    /// Sets a new password with a mailed reset token and ends every session of the user.
+    #[instrument(skip_all, name = "account.reset_password", fields(tenant_id = %tenant.id))]
+    pub(crate) async fn reset_password(
+        &self,
+        tenant: &Tenant,
+        context: &RequestContext,
+        token: &SecretString,
+        new_password: SecretString,
+    ) -> Result<(), ApiError> {
+        let deps = &self.deps;
+        deps.limits
+            .check(Action::ResetPassword, context.ip, None)
+            .await?;
+        let Some(token) = LinkToken::parse(token.expose()) else {
+            return Err(invalid_link_token());
+        };
+        let password = nfc(new_password);
+        if let Some(error) = password_error(deps.policy, &password, true) {
+            return Err(ApiError::validation(vec![renamed(error, "new_password")]));
+        }
+        let password_hash = deps.hasher.hash(password).await?;
+        let now = deps.clock.now();
+        let Some(user) = deps
+            .one_time_tokens
+            .reset_password(tenant.id, &token.hash(), now, &password_hash)
+            .await?
+        else {
+            warn!(target: "security", event = "password_reset", outcome = "invalid_token");
+            return Err(invalid_link_token());
+        };
+        let sessions = deps
+            .sessions
+            .revoke_user_sessions(tenant.id, user, None, "password_reset")
+            .await?;
+        // The mailed link proved the address: a lock that guesses put on it ends here, so
+        // whoever locked the account cannot keep its owner out after a reset.
+        if let Some(profile) = deps.users.profile(tenant.id, user).await? {
+            let key = AccountKey::new(tenant.id, &profile.email);
+            deps.lockout.succeeded(&key).await?;
+        }
+        info!(target: "security", event = "password_reset", subject_id = %user, sessions);
+        deps.audit
+            .record(AuditEvent {
+                tenant: tenant.id,
+                user: Some(user),
+                kind: AuditKind::PasswordReset,
+                outcome: AuditOutcome::Success,
+                context,
+                detail: json!({"sessions_revoked": sessions}),
+            })
+            .await?;
+        deps.mailer
+            .notify(tenant.id, user, Notice::PasswordChanged)
+            .await;
+        Ok(())
+    }
+
+    /// Changes the caller's password after checking the current one under the lockout; every
+    /// other session of the caller ends.
+    #[instrument(skip_all, name = "account.change_password",
+        fields(tenant_id = %principal.tenant.id))]
+    pub(crate) async fn change_password(
+        &self,
+        principal: &Principal,
+        context: &RequestContext,
+        change: PasswordChange,
+    ) -> Result<(), ApiError> {
+        let deps = &self.deps;
+        let tenant = principal.tenant.id;
+        let profile = self.me(principal).await?.profile;
+        let account = Account {
+            tenant,
+            email: &profile.email,
+        };
+        deps.limits
+            .check(Action::ChangePassword, context.ip, Some(account))
+            .await?;
+        let current = nfc(change.current_password);
+        let new = nfc(change.new_password);
+        let errors: Vec<_> = password_error(deps.policy, &current, false)
+            .map(|error| renamed(error, "current_password"))
+            .into_iter()
+            .chain(password_error(deps.policy, &new, true).map(|e| renamed(e, "new_password")))
+            .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let key = AccountKey::new(tenant, &profile.email);
+        deps.lockout.guard(&key).await?;
+        let stored = deps
+            .users
+            .credentials(tenant, &profile.email)
+            .await?
+            .filter(|found| found.user == principal.user)
+            .map(|found| found.password_hash);
+        if !deps.hasher.verify(current, stored).await? {
+            warn!(target: "security", event = "password_change", outcome = "failure",
+                subject_id = %principal.user);
+            deps.lockout
+                .failed(&key, Some(principal.user), context)
+                .await?;
+            self.audit_password_change(principal, context, AuditOutcome::Failure)
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the current password is wrong",
+            ));
+        }
+        deps.lockout.succeeded(&key).await?;
+        let password_hash = deps.hasher.hash(new).await?;
+        deps.one_time_tokens
+            .change_password(tenant, principal.user, deps.clock.now(), &password_hash)
+            .await?;
+        let sessions = deps
+            .sessions
+            .revoke_user_sessions(
+                tenant,
+                principal.user,
+                Some(principal.session),
+                "password_changed",
+            )
+            .await?;
+        info!(target: "security", event = "password_change", outcome = "success",
+            subject_id = %principal.user, sessions);
+        self.audit_password_change(principal, context, AuditOutcome::Success)
+            .await?;
+        deps.mailer
+            .notify(tenant, principal.user, Notice::PasswordChanged)
+            .await;
+        Ok(())
+    }
+
+    async fn audit_password_change(
+        &self,
+        principal: &Principal,
+        context: &RequestContext,
+        outcome: AuditOutcome,
+    ) -> Result<(), ApiError> {
+        self.deps
+            .audit
+            .record(AuditEvent {
+                tenant: principal.tenant.id,
+                user: Some(principal.user),
+                kind: AuditKind::PasswordChanged,
+                outcome,
+                context,
+                detail: json!({}),
+            })
+            .await
+    }
+}
+
+/// A password rule's error under the request's own field name.
+fn renamed(mut error: FieldError, field: &str) -> FieldError {
+    field.clone_into(&mut error.field);
+    error
+}

@@ -1,0 +1,137 @@
+//! One-time tokens (design note 0005): consumed by one conditional `UPDATE … WHERE used_at IS
+//! NULL AND expires_at > now`, in the transaction that makes the change the token allows, so
+//! two concurrent presentations change the account at most once.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Binds as _, Columns as _, SqlBackend};
+use crate::ids::{TenantId, UserId};
+use crate::store::{LinkPurpose, OneTimeTokenStore, StoreError};
+
+/// Consumes `token` for `purpose` inside the caller's transaction; the user it belongs to.
+async fn consume<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    token: &[u8; 32],
+    purpose: LinkPurpose,
+    now: DateTime<Utc>,
+) -> Result<Option<UserId>, StoreError> {
+    let query = B::query(
+        "UPDATE one_time_tokens SET used_at = $3 \
+         WHERE token_hash = $1 AND tenant_id = $2 AND purpose = $4 \
+         AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+    )
+    .bytes(token.as_slice())
+    .id(tenant.as_uuid())
+    .time(now)
+    .text(purpose.as_str());
+    let Some(row) = B::fetch_optional(query, conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some(UserId::from_uuid(row.id("user_id")?)))
+}
+
+/// Retires the user's other unused tokens of `purpose`.
+async fn retire<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+    purpose: LinkPurpose,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let query = B::query(
+        "UPDATE one_time_tokens SET used_at = $3 \
+         WHERE tenant_id = $1 AND user_id = $2 AND purpose = $4 AND used_at IS NULL",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid())
+    .time(now)
+    .text(purpose.as_str());
+    B::execute(query, conn).await?;
+    Ok(())
+}
+
+/// Sets the password hash; receiving a reset link also proves the address.
+async fn set_password<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+    password_hash: &str,
+) -> Result<(), StoreError> {
+    let query = B::query("UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .text(password_hash);
+    B::execute(query, conn).await?;
+    Ok(())
+}
+
+async fn mark_verified<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let query = B::query(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $3) \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid())
+    .time(now);
+    B::execute(query, conn).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl<B: SqlBackend> OneTimeTokenStore for B {
+    async fn verify_email(
+        &self,
+        tenant: TenantId,
+        token: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        let mut tx = self.write().await?;
+        let purpose = LinkPurpose::VerifyEmail;
+        let Some(user) = consume::<B>(&mut tx, tenant, token, purpose, now).await? else {
+            return Ok(None);
+        };
+        mark_verified::<B>(&mut tx, tenant, user, now).await?;
+        retire::<B>(&mut tx, tenant, user, purpose, now).await?;
+        B::commit(tx).await?;
+        Ok(Some(user))
+    }
+
+    async fn reset_password(
+        &self,
+        tenant: TenantId,
+        token: &[u8; 32],
+        now: DateTime<Utc>,
+        password_hash: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let mut tx = self.write().await?;
+        let purpose = LinkPurpose::ResetPassword;
+        let Some(user) = consume::<B>(&mut tx, tenant, token, purpose, now).await? else {
+            return Ok(None);
+        };
+        set_password::<B>(&mut tx, tenant, user, password_hash).await?;
+        mark_verified::<B>(&mut tx, tenant, user, now).await?;
+        retire::<B>(&mut tx, tenant, user, purpose, now).await?;
+        B::commit(tx).await?;
+        Ok(Some(user))
+    }
+
+    async fn change_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        now: DateTime<Utc>,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        set_password::<B>(&mut tx, tenant, user, password_hash).await?;
+        retire::<B>(&mut tx, tenant, user, LinkPurpose::ResetPassword, now).await?;
+        Ok(B::commit(tx).await?)
+    }
+}
