@@ -15,6 +15,8 @@ const DEFAULT_LOGIN_BURST_PER_IP: usize = 10;
 const DEFAULT_LOGIN_BURST_PER_ACCOUNT: usize = 5;
 /// The documented default: 5 registrations at once per client IP.
 const DEFAULT_REGISTER_BURST_PER_IP: usize = 5;
+/// The documented default: 3 registrations at once per address.
+const DEFAULT_REGISTER_BURST_PER_ACCOUNT: usize = 3;
 
 fn unknown_email() -> String {
     format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple())
@@ -140,4 +142,28 @@ async fn registrations_over_the_per_ip_budget_are_refused() {
     }
     let refused = issuer.register(&unknown_email(), PASSWORD).await;
     assert_rate_limited(&refused);
+}
+
+/// Registering one address again and again (each attempt would mail it) is limited per
+/// address, whatever the client address and the spelling of the email.
+#[tokio::test]
+async fn registrations_of_one_address_over_the_per_account_budget_are_refused() {
+    let Some(issuer) = Issuer::start_with(behind_a_trusted_proxy("")).await else {
+        return;
+    };
+    let email = unknown_email();
+    for index in 0..DEFAULT_REGISTER_BURST_PER_ACCOUNT {
+        let request = issuer
+            .request(Method::POST, "/v1/auth/register")
+            .header("x-forwarded-for", format!("198.51.100.{index}"))
+            .json(&json!({"email": email, "password": PASSWORD}));
+        assert_eq!(issuer.send(request).await.status, 201);
+    }
+    let request = issuer
+        .request(Method::POST, "/v1/auth/register")
+        .header("x-forwarded-for", "203.0.113.1")
+        .json(&json!({"email": email.to_uppercase(), "password": PASSWORD}));
+    assert_rate_limited(&issuer.send(request).await);
+    let other = issuer.register(&unknown_email(), PASSWORD).await;
+    assert_eq!(other.status, 201, "{other:?}");
 }

@@ -110,10 +110,15 @@ impl AccountService {
         registration: Registration,
     ) -> Result<UserId, ApiError> {
         let deps = &self.deps;
-        deps.limits
-            .check(Action::Register, context.ip, None)
-            .await?;
         let normalized = email::normalize(&registration.email);
+        // Per address too: every registration mails the address a verification link.
+        let account = normalized.as_deref().ok().map(|email| Account {
+            tenant: tenant.id,
+            email,
+        });
+        deps.limits
+            .check(Action::Register, context.ip, account)
+            .await?;
         let password = nfc(registration.password);
         let name = registration
             .name

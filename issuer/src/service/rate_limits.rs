@@ -74,7 +74,10 @@ impl RateLimits {
                 Some(settings.login_per_ip),
                 Some(settings.login_per_account),
             ),
-            Action::Register => (Some(settings.register_per_ip), None),
+            Action::Register => (
+                Some(settings.register_per_ip),
+                Some(settings.register_per_account),
+            ),
             Action::MfaVerify => (
                 Some(settings.mfa_verify_per_ip),
                 Some(settings.mfa_verify_per_account),

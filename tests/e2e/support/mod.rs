@@ -248,6 +248,7 @@ impl Options {
             "LOGIN_PER_IP",
             "LOGIN_PER_ACCOUNT",
             "REGISTER_PER_IP",
+            "REGISTER_PER_ACCOUNT",
             "MFA_VERIFY_PER_IP",
             "MFA_VERIFY_PER_ACCOUNT",
             "MFA_MANAGE_PER_IP",
