@@ -111,6 +111,11 @@ impl SqlBackend for PgStore {
             )
             .id(tenant.as_uuid())
             .bytes(account.as_slice()),
+            WriteLock::MfaTotp { tenant, user } => sqlx::query(
+                "SELECT 1 FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+            )
+            .id(tenant.as_uuid())
+            .id(user.as_uuid()),
         };
         query.fetch_optional(conn).await.map(drop)
     }
