@@ -4,11 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
+use serde_json::json;
+use sqlx::Connection as _;
+
 use crate::restart::{check_revocations_survive_a_crash, with_public_url};
 use crate::startup::{RUN_TIMEOUT, assert_refused, serve_with};
+use crate::support::database::Database;
 use crate::support::{
-    Issuer, Options, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
-    assert_refresh_token_format,
+    Issuer, Options, PASSWORD, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
+    assert_refresh_token_format, fresh_email, send,
 };
 
 /// 0003: "a revocation reaches other replicas within ~1 s"; this bounds the wait generously for
@@ -41,6 +46,66 @@ async fn await_revoked_on(replica: &Issuer, access_token: &str, what: &str) -> R
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A wrong password counted while a success of the same account deletes its counter row (a
+/// success resets the count) is counted afresh: 401, never 500. The test plays the success:
+/// it locks the row, lets a wrong login reach it, deletes the row and commits.
+#[tokio::test]
+async fn a_failure_racing_a_reset_of_the_count_is_counted_afresh() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let email = fresh_email("reset-race");
+    issuer.register_ok(&email, PASSWORD).await;
+    let wrong = json!({"email": email, "password": "not the password at all"});
+    let first = send(issuer.request(Method::POST, "/v1/auth/login").json(&wrong)).await;
+    assert_problem(&first, 401, "invalid_credentials");
+
+    let Database::Postgres(mut success) = issuer.sandbox().database().await else {
+        panic!("a PostgreSQL sandbox");
+    };
+    let mut reset = success.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM account_lockouts FOR UPDATE")
+        .fetch_all(&mut *reset)
+        .await
+        .unwrap();
+    let racing = tokio::spawn(send(
+        issuer.request(Method::POST, "/v1/auth/login").json(&wrong),
+    ));
+    let Database::Postgres(mut observer) = issuer.sandbox().database().await else {
+        panic!("a PostgreSQL sandbox");
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wrong login never reached the row lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("DELETE FROM account_lockouts")
+        .execute(&mut *reset)
+        .await
+        .unwrap();
+    reset.commit().await.unwrap();
+
+    assert_problem(&racing.await.unwrap(), 401, "invalid_credentials");
+    let (failures, _) = issuer.sandbox().database().await.lockout_counts().await;
+    assert_eq!(
+        failures, 1,
+        "the count started afresh with the racing failure"
+    );
 }
 
 /// After Redis loses every key of this issuer (the blacklist and its "populated" marker), a
@@ -150,7 +215,7 @@ async fn logout_on_one_replica_is_enforced_on_another_without_redis() {
 
     let alice = first.signup().await;
     let bob = second.signup().await;
-    let bob_elsewhere = first.login(&bob.email, crate::support::PASSWORD).await;
+    let bob_elsewhere = first.login(&bob.email, PASSWORD).await;
     for tokens in [&alice.tokens, &bob.tokens, &bob_elsewhere] {
         for replica in [&first, &second] {
             let me = replica.me(&tokens.access_token).await;
@@ -202,7 +267,7 @@ async fn revocations_survive_a_crash_without_redis() {
 /// and the in-process blacklist.
 async fn introspect_without_database(issuer: &Issuer, token: &str) -> Response {
     let request = issuer
-        .request(reqwest::Method::POST, "/oauth/introspect")
+        .request(Method::POST, "/oauth/introspect")
         .header(reqwest::header::HOST, "[::1]")
         .bearer_auth(token)
         .form(&[("token", token)]);

@@ -44,11 +44,6 @@ pub(crate) enum WriteLock<'a> {
     RevocationFeed,
     /// The signing-key table, while the first key is generated.
     SigningKeys,
-    /// One account's failure counter, while a failure is counted.
-    AccountLockout {
-        tenant: TenantId,
-        account: &'a [u8; 32],
-    },
     /// One user's TOTP row, while their backup codes are replaced: two regenerations at once
     /// would otherwise each delete only the codes they saw and leave both new sets valid.
     MfaTotp { tenant: TenantId, user: UserId },
