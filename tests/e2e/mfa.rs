@@ -313,6 +313,39 @@ async fn mfa_regenerated_backup_codes_replace_the_old_set() {
     assert_pwd_otp(verify(&issuer, &token, &fresh[0]).await);
 }
 
+/// Five regenerations at once, each with its own backup code, leave exactly one set of ten:
+/// each replaces what the one before it stored. A request whose code a racing regeneration
+/// retired first is refused like any spent code.
+#[tokio::test]
+async fn mfa_concurrent_regenerations_leave_one_set() {
+    let options = Options::new().rate_limits_raised().lockout_off();
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let bearer = &user.account.tokens.access_token;
+    let mut attempts = JoinSet::new();
+    for code in &user.backup_codes[..5] {
+        let request = issuer
+            .request(Method::POST, "/v1/auth/mfa/backup-codes/regenerate")
+            .bearer_auth(bearer)
+            .json(&json!({"code": code}));
+        attempts.spawn(send(request));
+    }
+    let mut regenerated = 0;
+    while let Some(joined) = attempts.join_next().await {
+        let response = joined.unwrap();
+        if response.status == 200 {
+            backup_codes(&response);
+            regenerated += 1;
+        } else {
+            assert_problem(&response, 401, "invalid_mfa_code");
+        }
+    }
+    assert!(regenerated >= 1);
+    assert_eq!(mfa_status(&issuer, bearer).await["backup_codes_left"], 10);
+}
+
 /// Removal needs a current code or the password; afterwards login gives tokens at once.
 #[tokio::test]
 async fn mfa_removal_needs_a_current_code_or_the_password() {

@@ -4,11 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
+use serde_json::json;
+use sqlx::Connection as _;
+
 use crate::restart::{check_revocations_survive_a_crash, with_public_url};
 use crate::startup::{RUN_TIMEOUT, assert_refused, serve_with};
+use crate::support::database::Database;
 use crate::support::{
-    Issuer, Options, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
-    assert_refresh_token_format,
+    Issuer, Options, PASSWORD, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
+    assert_refresh_token_format, fresh_email, otp, send,
 };
 
 /// 0003: "a revocation reaches other replicas within ~1 s"; this bounds the wait generously for
@@ -41,6 +46,123 @@ async fn await_revoked_on(replica: &Issuer, access_token: &str, what: &str) -> R
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A connection to the test's PostgreSQL database.
+async fn postgres(issuer: &Issuer) -> sqlx::PgConnection {
+    let Database::Postgres(connection) = issuer.sandbox().database().await else {
+        panic!("a PostgreSQL sandbox");
+    };
+    connection
+}
+
+/// Waits until `count` statements of the test's database wait for a lock (a bound on the
+/// loop, not a timing check).
+async fn await_lock_waiters(issuer: &Issuer, count: i64) {
+    let mut observer = postgres(issuer).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut observer)
+        .await
+        .unwrap();
+        if waiting >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} of {count} statements reached the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A wrong password counted while a success of the same account deletes its counter row (a
+/// success resets the count) is counted afresh: 401, never 500. The test plays the success:
+/// it locks the row, lets a wrong login reach it, deletes the row and commits.
+#[tokio::test]
+async fn a_failure_racing_a_reset_of_the_count_is_counted_afresh() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let email = fresh_email("reset-race");
+    issuer.register_ok(&email, PASSWORD).await;
+    let wrong = json!({"email": email, "password": "not the password at all"});
+    let first = send(issuer.request(Method::POST, "/v1/auth/login").json(&wrong)).await;
+    assert_problem(&first, 401, "invalid_credentials");
+
+    let mut success = postgres(&issuer).await;
+    let mut reset = success.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM account_lockouts FOR UPDATE")
+        .fetch_all(&mut *reset)
+        .await
+        .unwrap();
+    let racing = tokio::spawn(send(
+        issuer.request(Method::POST, "/v1/auth/login").json(&wrong),
+    ));
+    await_lock_waiters(&issuer, 1).await;
+    sqlx::query("DELETE FROM account_lockouts")
+        .execute(&mut *reset)
+        .await
+        .unwrap();
+    reset.commit().await.unwrap();
+
+    assert_problem(&racing.await.unwrap(), 401, "invalid_credentials");
+    let (failures, _) = issuer.sandbox().database().await.lockout_counts().await;
+    assert_eq!(
+        failures, 1,
+        "the count started afresh with the racing failure"
+    );
+}
+
+/// Two backup-code regenerations whose replacements overlap leave one set of ten: each deletes
+/// what the one before it stored. The test holds the stored codes but one locked, as a third
+/// regeneration would, until both requests wait, then lets go: one request spends a TOTP
+/// code, the other the code left unlocked.
+#[tokio::test]
+async fn overlapping_backup_code_regenerations_leave_one_set() {
+    let options = Options::new().rate_limits_raised().lockout_off();
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let bearer = issuer.signup().await.tokens.access_token;
+    let post = |path: &str, body: serde_json::Value| {
+        issuer
+            .request(Method::POST, path)
+            .bearer_auth(&bearer)
+            .json(&body)
+    };
+    let enrollment = send(post("/v1/auth/mfa/totp/enroll", json!({}))).await;
+    let secret = enrollment.str_field("secret").to_owned();
+    let code = otp::code(&secret, 0);
+    let confirmed = send(post("/v1/auth/mfa/totp/confirm", json!({"code": code}))).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let kept = confirmed.body["backup_codes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut third = postgres(&issuer).await;
+    let mut holding = third.begin().await.unwrap();
+    sqlx::query("DELETE FROM mfa_backup_codes WHERE code_hash <> sha256(convert_to($1, 'UTF8'))")
+        .bind(kept.replace('-', ""))
+        .execute(&mut *holding)
+        .await
+        .unwrap();
+    let path = "/v1/auth/mfa/backup-codes/regenerate";
+    let with_totp = tokio::spawn(send(post(path, json!({"code": otp::code(&secret, 1)}))));
+    let with_backup = tokio::spawn(send(post(path, json!({"code": kept}))));
+    await_lock_waiters(&issuer, 2).await;
+    holding.commit().await.unwrap();
+
+    for regenerated in [with_totp.await.unwrap(), with_backup.await.unwrap()] {
+        assert_eq!(regenerated.status, 200, "{regenerated:?}");
+    }
+    let me = issuer.me(&bearer).await;
+    assert_eq!(me.body["mfa"]["backup_codes_left"], 10, "{me:?}");
 }
 
 /// After Redis loses every key of this issuer (the blacklist and its "populated" marker), a
@@ -150,7 +272,7 @@ async fn logout_on_one_replica_is_enforced_on_another_without_redis() {
 
     let alice = first.signup().await;
     let bob = second.signup().await;
-    let bob_elsewhere = first.login(&bob.email, crate::support::PASSWORD).await;
+    let bob_elsewhere = first.login(&bob.email, PASSWORD).await;
     for tokens in [&alice.tokens, &bob.tokens, &bob_elsewhere] {
         for replica in [&first, &second] {
             let me = replica.me(&tokens.access_token).await;
@@ -202,7 +324,7 @@ async fn revocations_survive_a_crash_without_redis() {
 /// and the in-process blacklist.
 async fn introspect_without_database(issuer: &Issuer, token: &str) -> Response {
     let request = issuer
-        .request(reqwest::Method::POST, "/oauth/introspect")
+        .request(Method::POST, "/oauth/introspect")
         .header(reqwest::header::HOST, "[::1]")
         .bearer_auth(token)
         .form(&[("token", token)]);

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -74,8 +74,8 @@ impl AuditEventsQuery {
             .as_deref()
             .map(|text| AuditKind::from_name(text).ok_or_else(|| invalid(TYPE_INVALID)))
             .transpose()?;
-        let since = time(query.since.as_deref(), "`since` must be an RFC 3339 time")?;
-        let until = time(query.until.as_deref(), "`until` must be an RFC 3339 time")?;
+        let since = time(query.since.as_deref(), SINCE_INVALID)?;
+        let until = time(query.until.as_deref(), UNTIL_INVALID)?;
         if let (Some(since), Some(until)) = (since, until)
             && since > until
         {
@@ -112,11 +112,20 @@ const TYPE_INVALID: &str = "`type` must be one of register, login, lockout, mfa_
      mfa_disabled, mfa_verify, backup_codes_regenerated, backup_code_used, password_changed, \
      password_reset, email_verified, refresh_token_reused, logout, logout_all";
 
+const SINCE_INVALID: &str = "`since` must be an RFC 3339 time in the years 0000 to 9999 (UTC)";
+const UNTIL_INVALID: &str = "`until` must be an RFC 3339 time in the years 0000 to 9999 (UTC)";
+
+/// An RFC 3339 time whose UTC year has four digits. An offset can push a valid time into
+/// year 10000 or -1, and SQLite compares times as text, where `+10000-…` sorts before every
+/// stored event: the same query would list nothing (`until`) or everything (`since`) there,
+/// and the opposite on PostgreSQL.
 fn time(text: Option<&str>, detail: &'static str) -> Result<Option<DateTime<Utc>>, ApiError> {
     text.map(|text| {
         DateTime::parse_from_rfc3339(text)
+            .ok()
             .map(|time| time.with_timezone(&Utc))
-            .map_err(|_| invalid(detail))
+            .filter(|time| (0..=9999).contains(&time.year()))
+            .ok_or_else(|| invalid(detail))
     })
     .transpose()
 }
@@ -211,6 +220,9 @@ mod tests {
             "type=Login",
             "since=yesterday",
             "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "since=9999-12-31T23:59:59-01:00",
+            "until=9999-12-31T23:59:59-01:00",
+            "since=0000-01-01T00:00:00%2B01:00",
             "cursor=-1",
             "cursor=0",
             "cursor=%2B5",

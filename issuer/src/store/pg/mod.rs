@@ -113,12 +113,11 @@ impl SqlBackend for PgStore {
             WriteLock::SigningKeys => {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").int(SIGNING_KEY_LOCK)
             }
-            WriteLock::AccountLockout { tenant, account } => sqlx::query(
-                "SELECT 1 FROM account_lockouts WHERE tenant_id = $1 AND account_key = $2 \
-                 FOR UPDATE",
+            WriteLock::MfaTotp { tenant, user } => sqlx::query(
+                "SELECT 1 FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
             )
             .id(tenant.as_uuid())
-            .bytes(account.as_slice()),
+            .id(user.as_uuid()),
         };
         query.fetch_optional(conn).await.map(drop)
     }

@@ -1,14 +1,15 @@
 //! Lockout counters, keyed by account key (design note 0005, "Lockout").
 //!
 //! A failure is counted in one write transaction that holds the counter's row: PostgreSQL
-//! locks it (`FOR UPDATE`, after an insert that makes sure it exists), SQLite has a single
-//! writer. So concurrent failures of one account, on any replica, are each counted once, and
-//! the rule ([`LockoutRule::after_failure`]) always sees the latest count.
+//! locks it with the upsert that makes sure it exists, SQLite has a single writer. So
+//! concurrent failures of one account, on any replica, are each counted once, the rule
+//! ([`LockoutRule::after_failure`]) always sees the latest count, and a success deleting the
+//! row meanwhile only makes the count start afresh.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Binds as _, Columns as _, SqlBackend, WriteLock};
+use super::{Binds as _, Columns as _, SqlBackend};
 use crate::ids::TenantId;
 use crate::store::{LockoutChange, LockoutRule, LockoutState, LockoutStore, StoreError};
 
@@ -41,14 +42,17 @@ impl<B: SqlBackend> LockoutStore for B {
         default: LockoutRule,
     ) -> Result<LockoutChange, StoreError> {
         let mut tx = self.write().await?;
+        // One statement makes sure the row exists and locks it. An insert that did nothing on
+        // conflict, then a `SELECT … FOR UPDATE`, left a gap in which a success could delete
+        // the row, and the count below found none.
         let ensure = B::query(
             "INSERT INTO account_lockouts (tenant_id, account_key, failures) VALUES ($1, $2, 0) \
-             ON CONFLICT (tenant_id, account_key) DO NOTHING",
+             ON CONFLICT (tenant_id, account_key) \
+             DO UPDATE SET failures = account_lockouts.failures",
         )
         .id(tenant.as_uuid())
         .bytes(account.as_slice());
         B::execute(ensure, &mut tx).await?;
-        B::lock(&mut tx, WriteLock::AccountLockout { tenant, account }).await?;
 
         let before = current_state::<B>(&mut tx, tenant, account).await?;
         let rule = tenant_rule::<B>(&mut tx, tenant, default).await?;

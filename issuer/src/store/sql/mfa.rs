@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Binds as _, Columns as _, SqlBackend, to_db_secs};
+use super::{Binds as _, Columns as _, SqlBackend, WriteLock, to_db_secs};
 use crate::crypto::keys::Wrapped;
 use crate::crypto::refresh::TokenHash;
 use crate::ids::{TenantId, UserId};
@@ -178,6 +178,9 @@ impl<B: SqlBackend> MfaStore for B {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
+        // Under the row lock, the check and the delete below see a concurrent regeneration's
+        // codes once it has committed (READ COMMITTED), and delete them.
+        B::lock(&mut tx, WriteLock::MfaTotp { tenant, user }).await?;
         let enrolled = B::query(
             "SELECT 1 AS one FROM mfa_totp \
              WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL",

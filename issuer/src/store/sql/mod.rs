@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{Probe, StoreError};
 use crate::crypto::refresh::TokenHash;
-use crate::ids::TenantId;
+use crate::ids::{TenantId, UserId};
 
 mod audit_events;
 mod lockouts;
@@ -46,11 +46,9 @@ pub(crate) enum WriteLock<'a> {
     RevocationFeed,
     /// The signing-key table, while the first key is generated.
     SigningKeys,
-    /// One account's failure counter, while a failure is counted.
-    AccountLockout {
-        tenant: TenantId,
-        account: &'a [u8; 32],
-    },
+    /// One user's TOTP row, while their backup codes are replaced: two regenerations at once
+    /// would otherwise each delete only the codes they saw and leave both new sets valid.
+    MfaTotp { tenant: TenantId, user: UserId },
 }
 
 /// The [`SqlBackend`] items that are the same for every sqlx database but for their types:
