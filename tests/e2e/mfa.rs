@@ -864,3 +864,17 @@ async fn mfa_changes_completed_logins_and_code_locks_are_mailed() {
         .await;
     assert!(!locked.text.contains(&wrong), "{locked:?}");
 }
+
+/// Authenticator apps show a code as `123 456`; typed or pasted that way (with a stray space
+/// around it too) it is the same code.
+#[tokio::test]
+async fn mfa_codes_typed_with_spaces_are_accepted() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let token = mfa_token(&issuer, &user.account.email).await;
+    let code = otp::code(&user.secret, 1);
+    let spaced = format!(" {} {} ", &code[..3], &code[3..]);
+    assert_pwd_otp(verify(&issuer, &token, &spaced).await);
+}

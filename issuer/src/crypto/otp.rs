@@ -132,10 +132,16 @@ impl TotpSecret {
 pub(crate) struct TotpCode(SecretString);
 
 impl TotpCode {
-    /// `None` for anything but six ASCII digits.
+    /// Six ASCII digits, with any spaces dropped: authenticator apps show codes as
+    /// `123 456`, and people paste them with a space on either side. `None` for anything else.
     pub(crate) fn parse(presented: &str) -> Option<Self> {
-        let valid = presented.len() == DIGITS && presented.bytes().all(|b| b.is_ascii_digit());
-        valid.then(|| Self(SecretString::new(presented.to_owned())))
+        if presented.len() > 2 * DIGITS {
+            return None;
+        }
+        let digits: Zeroizing<String> =
+            Zeroizing::new(presented.chars().filter(|&c| c != ' ').collect());
+        let valid = digits.len() == DIGITS && digits.bytes().all(|b| b.is_ascii_digit());
+        valid.then(|| Self(SecretString::new(digits.to_string())))
     }
 }
 
@@ -312,12 +318,17 @@ mod tests {
             "1234567",
             "12345a",
             "+12345",
-            " 123456",
+            "\t123456",
+            "123-456",
+            "1 2 3 4 5 6 7",
             "１２３４５６",
         ] {
             assert!(TotpCode::parse(bad).is_none(), "{bad:?}");
         }
-        assert!(TotpCode::parse("012345").is_some());
+        for good in ["012345", "012 345", " 012345 "] {
+            let code = TotpCode::parse(good).unwrap();
+            assert_eq!(code.0.expose(), "012345", "{good:?}");
+        }
     }
 
     #[test]
