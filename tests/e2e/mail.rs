@@ -568,6 +568,38 @@ async fn mail_a_reset_link_presented_concurrently_resets_once() {
     issuer.login(&account.email, &winners[0].0).await;
 }
 
+/// A change checks the current password, then hashes the new one: a reset landing in between
+/// must not be overwritten by a change whose "current" password the reset just replaced (the
+/// reset also closed the session that asked for the change).
+#[tokio::test]
+async fn mail_a_reset_and_a_change_racing_change_the_password_once() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    for round in 0..3 {
+        let account = issuer.signup().await;
+        let token = reset_mail(&issuer, &sink, &account.email, 1).await.token();
+        let changed = format!("{NEW_PASSWORD} changed {round}");
+        let reset_to = format!("{NEW_PASSWORD} reset {round}");
+        let change_request = issuer
+            .request(Method::POST, "/v1/auth/password/change")
+            .bearer_auth(&account.tokens.access_token)
+            .json(&json!({"current_password": PASSWORD, "new_password": changed}));
+        let reset_request = issuer
+            .request(Method::POST, "/v1/auth/password/reset")
+            .json(&json!({"token": token, "new_password": reset_to}));
+        let (change, reset) = tokio::join!(send(change_request), send(reset_request));
+        let winners = [(&change, &changed), (&reset, &reset_to)]
+            .into_iter()
+            .filter(|(response, _)| response.status == 204)
+            .map(|(_, password)| password)
+            .collect::<Vec<_>>();
+        assert_eq!(winners.len(), 1, "round {round}: {change:?} {reset:?}");
+        issuer.login(&account.email, winners[0]).await;
+    }
+}
+
 #[tokio::test]
 async fn mail_flows_are_audited() {
     let sink = SmtpSink::start(SinkTls::Plain).await;

@@ -165,7 +165,7 @@ impl AccountService {
             .await?
             .filter(|found| found.user == principal.user)
             .map(|found| found.password_hash);
-        if !deps.hasher.verify(current, stored).await? {
+        if !deps.hasher.verify(current, stored.clone()).await? {
             warn!(target: "security", event = "password_change", outcome = "failure",
                 subject_id = %principal.user);
             deps.lockout
@@ -179,10 +179,30 @@ impl AccountService {
             ));
         }
         deps.lockout.succeeded(&key).await?;
+        // A verified password always had a stored hash; the new one replaces exactly it, so a
+        // reset that lands while the new password is hashed is not silently undone.
+        let checked_hash = stored.unwrap_or_default();
         let password_hash = deps.hasher.hash(new).await?;
-        deps.one_time_tokens
-            .change_password(tenant, principal.user, deps.clock.now(), &password_hash)
+        let changed = deps
+            .one_time_tokens
+            .change_password(
+                tenant,
+                principal.user,
+                deps.clock.now(),
+                &checked_hash,
+                &password_hash,
+            )
             .await?;
+        if !changed {
+            warn!(target: "security", event = "password_change", outcome = "superseded",
+                subject_id = %principal.user);
+            self.audit_password_change(principal, context, AuditOutcome::Failure)
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the password was changed or reset meanwhile; the current password is wrong",
+            ));
+        }
         let sessions = deps
             .sessions
             .revoke_user_sessions(
