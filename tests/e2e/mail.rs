@@ -244,6 +244,40 @@ async fn mail_forgot_for_an_unknown_address_is_accepted_and_mails_nothing() {
     );
 }
 
+/// `forgot` must not tell by its time whether an address has an account. Queuing a link for a
+/// real account writes (and syncs) rows that an unknown address does not, a few milliseconds
+/// on either backend, so the answer must not wait for it. Requests alternate between the two
+/// addresses so that load on the machine weighs on both medians alike.
+#[tokio::test]
+async fn mail_forgot_takes_the_same_time_for_known_and_unknown_addresses() {
+    const ROUNDS: usize = 50;
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+    let unknown = fresh_email("nobody");
+    let mut known_ms = Vec::with_capacity(ROUNDS);
+    let mut unknown_ms = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        for (email, times) in [(&account.email, &mut known_ms), (&unknown, &mut unknown_ms)] {
+            let started = std::time::Instant::now();
+            let accepted = forgot(&issuer, email).await;
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(accepted.status, 202, "{accepted:?}");
+        }
+    }
+    let median = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let (known, unknown) = (median(&mut known_ms), median(&mut unknown_ms));
+    assert!(
+        known - unknown < 1.5,
+        "median {known:.2} ms for an account, {unknown:.2} ms for an unknown address"
+    );
+}
+
 #[tokio::test]
 async fn mail_change_password_revokes_other_sessions_but_not_the_current() {
     let sink = SmtpSink::start(SinkTls::Plain).await;

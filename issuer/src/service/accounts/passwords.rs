@@ -1,8 +1,9 @@
 //! Password recovery and change (design note 0005, "One-time tokens").
 //!
-//! - `forgot` answers 202 whether or not the address has an account, after the same work:
-//!   the token is generated, hashed and rendered, and one transaction runs the same statements
-//!   (they store nothing for an unknown address). Nothing about the account is logged.
+//! - `forgot` answers 202 whether or not the address has an account, as soon as the address
+//!   is validated: the link is then generated, rendered and queued in the background (the
+//!   same statements run, storing nothing for an unknown address), so the answer's time does
+//!   not depend on the account. Nothing about the account is logged.
 //! - `reset` consumes the mailed token in the transaction that sets the password, retires the
 //!   user's other reset links, revokes every session and token of the user through the
 //!   revocation feed, so edges drop them too, and clears the account's lockout.
@@ -10,7 +11,7 @@
 //!   then sets the new one, retires reset links and revokes every other session.
 
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tracing::{Instrument as _, Span, error, info, instrument, warn};
 
 use super::{AccountService, email_error, nfc, password_error};
 use crate::crypto::link_token::LinkToken;
@@ -59,13 +60,22 @@ impl AccountService {
             .await?;
         let normalized =
             normalized.map_err(|reason| ApiError::validation(vec![email_error(reason)]))?;
-        deps.mailer
-            .send_link(
-                tenant.id,
-                Addressee::Email(&normalized),
-                LinkPurpose::ResetPassword,
-            )
-            .await?;
+        // Queuing writes rows only for a real account, which takes measurably longer than the
+        // same statements storing nothing; the answer must not wait for it, or its time would
+        // tell whether the address has an account. A failure to queue is logged instead.
+        let mailer = deps.mailer.clone();
+        let tenant_id = tenant.id;
+        let queue = async move {
+            let to = Addressee::Email(&normalized);
+            if let Err(err) = mailer
+                .send_link(tenant_id, to, LinkPurpose::ResetPassword)
+                .await
+            {
+                error!(target: "mail", error = %err,
+                    "queueing a reset link failed; it is not sent");
+            }
+        };
+        tokio::spawn(queue.instrument(Span::current()));
         info!(target: "security", event = "password_forgot");
         Ok(())
     }
