@@ -378,6 +378,32 @@ async fn mail_queued_while_smtp_is_down_is_delivered_once_it_is_up_again() {
     );
 }
 
+/// A server that accepts the connection and never answers must cost one attempt, not the
+/// worker: the message is retried, and goes out once a working server listens there.
+#[tokio::test]
+async fn mail_a_server_that_never_answers_delays_mail_but_does_not_stall_the_worker() {
+    let mut sink = SmtpSink::reserve(SinkTls::Plain);
+    let silent = std::net::TcpListener::bind(("127.0.0.1", sink.smtp_port()))
+        .expect("bind the silent server");
+    let options = Options::new()
+        .env("PORTCULLIS_MAIL__TIMEOUT_SECS", "1")
+        .env("PORTCULLIS_MAIL__RETRY_INITIAL_SECS", "1");
+    let Some(issuer) = start(&sink, options).await else {
+        return;
+    };
+    let email = fresh_email("silent");
+    issuer.register_ok(&email, PASSWORD).await;
+    // The worker's connection is accepted, then held open without a greeting.
+    let (held, _) = tokio::task::spawn_blocking(move || silent.accept())
+        .await
+        .expect("the accepting task")
+        .expect("the worker connects");
+    sink.up().await;
+    let mail = sink.first_to(&email, VERIFY_SUBJECT).await;
+    assert_eq!(verify(&issuer, &mail.token()).await.status, 204);
+    drop(held);
+}
+
 async fn check_tls(tls: SinkTls) {
     let sink = SmtpSink::start(tls).await;
     let Some(issuer) = start(&sink, Options::new()).await else {

@@ -27,7 +27,7 @@ pub(super) struct MailFile {
     from: String,
     /// A PEM file of CA certificates to trust for the SMTP server, e.g. a private CA.
     tls_root_cert: Option<PathBuf>,
-    /// Connecting, and each SMTP command, give up after this long.
+    /// One sending attempt, connection included, gives up after this long (then retries).
     timeout_secs: u64,
     /// SMTP connections kept open per replica.
     pool_max: u32,
