@@ -278,6 +278,33 @@ async fn mail_forgot_takes_the_same_time_for_known_and_unknown_addresses() {
     );
 }
 
+/// The address is mailed in its normalized form, the one the account was checked against: as
+/// typed it may be full-width (`ａｄａ＠…`, which no mail server takes) or hold a Unicode
+/// domain that a server without SMTPUTF8 refuses. Either way the message was given up.
+#[tokio::test]
+async fn mail_goes_to_the_normalized_address_whatever_its_typed_spelling() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    let local = fresh_email("wide").replace("@example.com", "");
+    let full_width: String = format!("{local}@example.com")
+        .chars()
+        .map(|c| char::from_u32(u32::from(c) - 0x20 + 0xff00).expect("a full-width form"))
+        .collect();
+    let unicode_domain = format!("{local}@bücher.example");
+    for (typed, normalized) in [
+        (full_width, format!("{local}@example.com")),
+        (unicode_domain, format!("{local}@xn--bcher-kva.example")),
+    ] {
+        issuer.register_ok(&typed, PASSWORD).await;
+        let mail = sink.first_to(&normalized, VERIFY_SUBJECT).await;
+        assert_eq!(verify(&issuer, &mail.token()).await.status, 204);
+        assert_eq!(forgot(&issuer, &typed).await.status, 202);
+        sink.first_to(&normalized, RESET_SUBJECT).await;
+    }
+}
+
 #[tokio::test]
 async fn mail_change_password_revokes_other_sessions_but_not_the_current() {
     let sink = SmtpSink::start(SinkTls::Plain).await;
