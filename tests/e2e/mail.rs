@@ -200,6 +200,30 @@ async fn mail_a_newer_reset_request_retires_the_older_link() {
     );
 }
 
+/// `forgot` answers before its link is queued; requests sent back to back must still be
+/// queued in order, so the newer link retires the older one and not the other way round.
+#[tokio::test]
+async fn mail_back_to_back_reset_requests_leave_the_later_link_working() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    for round in 0..5 {
+        let account = issuer.signup().await;
+        assert_eq!(forgot(&issuer, &account.email).await.status, 202);
+        assert_eq!(forgot(&issuer, &account.email).await.status, 202);
+        let older = sink.nth_to(&account.email, RESET_SUBJECT, 1).await;
+        let newer = sink.nth_to(&account.email, RESET_SUBJECT, 2).await;
+        let newer_reset = reset(&issuer, &newer.token(), NEW_PASSWORD).await;
+        assert_eq!(newer_reset.status, 204, "round {round}: {newer_reset:?}");
+        assert_problem(
+            &reset(&issuer, &older.token(), "yet another passphrase").await,
+            400,
+            "invalid_link_token",
+        );
+    }
+}
+
 #[tokio::test]
 async fn mail_a_password_change_retires_reset_links() {
     let sink = SmtpSink::start(SinkTls::Plain).await;

@@ -150,7 +150,11 @@ impl Delivery {
     /// Claims one batch and attempts each message once; how many were claimed.
     async fn deliver_due(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let due = self.store.claim_due(now, now + CLAIM_LEASE, BATCH).await?;
+        let mut due = self.store.claim_due(now, now + CLAIM_LEASE, BATCH).await?;
+        // `UPDATE … RETURNING` returns rows in no set order. Sent out of order, a newer reset
+        // link could arrive before the older one it retired, and the user would follow the
+        // mail that came last to a dead link. Ids are UUIDv7: oldest first.
+        due.sort_unstable_by_key(|message| message.id);
         let claimed = due.len();
         for message in due {
             self.deliver(message).await?;
