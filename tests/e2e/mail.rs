@@ -200,6 +200,30 @@ async fn mail_a_newer_reset_request_retires_the_older_link() {
     );
 }
 
+/// `forgot` answers before its link is queued; requests sent back to back must still be
+/// queued in order, so the newer link retires the older one and not the other way round.
+#[tokio::test]
+async fn mail_back_to_back_reset_requests_leave_the_later_link_working() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    for round in 0..5 {
+        let account = issuer.signup().await;
+        assert_eq!(forgot(&issuer, &account.email).await.status, 202);
+        assert_eq!(forgot(&issuer, &account.email).await.status, 202);
+        let older = sink.nth_to(&account.email, RESET_SUBJECT, 1).await;
+        let newer = sink.nth_to(&account.email, RESET_SUBJECT, 2).await;
+        let newer_reset = reset(&issuer, &newer.token(), NEW_PASSWORD).await;
+        assert_eq!(newer_reset.status, 204, "round {round}: {newer_reset:?}");
+        assert_problem(
+            &reset(&issuer, &older.token(), "yet another passphrase").await,
+            400,
+            "invalid_link_token",
+        );
+    }
+}
+
 #[tokio::test]
 async fn mail_a_password_change_retires_reset_links() {
     let sink = SmtpSink::start(SinkTls::Plain).await;
@@ -242,6 +266,67 @@ async fn mail_forgot_for_an_unknown_address_is_accepted_and_mails_nothing() {
         !messages.iter().any(|mail| mail.is_to(&unknown)),
         "{messages:#?}"
     );
+}
+
+/// `forgot` must not tell by its time whether an address has an account. Queuing a link for a
+/// real account writes (and syncs) rows that an unknown address does not, a few milliseconds
+/// on either backend, so the answer must not wait for it. Requests alternate between the two
+/// addresses so that load on the machine weighs on both medians alike.
+#[tokio::test]
+async fn mail_forgot_takes_the_same_time_for_known_and_unknown_addresses() {
+    const ROUNDS: usize = 50;
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+    let unknown = fresh_email("nobody");
+    let mut known_ms = Vec::with_capacity(ROUNDS);
+    let mut unknown_ms = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        for (email, times) in [(&account.email, &mut known_ms), (&unknown, &mut unknown_ms)] {
+            let started = std::time::Instant::now();
+            let accepted = forgot(&issuer, email).await;
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(accepted.status, 202, "{accepted:?}");
+        }
+    }
+    let median = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let (known, unknown) = (median(&mut known_ms), median(&mut unknown_ms));
+    assert!(
+        known - unknown < 1.5,
+        "median {known:.2} ms for an account, {unknown:.2} ms for an unknown address"
+    );
+}
+
+/// The address is mailed in its normalized form, the one the account was checked against: as
+/// typed it may be full-width (`ａｄａ＠…`, which no mail server takes) or hold a Unicode
+/// domain that a server without SMTPUTF8 refuses. Either way the message was given up.
+#[tokio::test]
+async fn mail_goes_to_the_normalized_address_whatever_its_typed_spelling() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    let local = fresh_email("wide").replace("@example.com", "");
+    let full_width: String = format!("{local}@example.com")
+        .chars()
+        .map(|c| char::from_u32(u32::from(c) - 0x20 + 0xff00).expect("a full-width form"))
+        .collect();
+    let unicode_domain = format!("{local}@bücher.example");
+    for (typed, normalized) in [
+        (full_width, format!("{local}@example.com")),
+        (unicode_domain, format!("{local}@xn--bcher-kva.example")),
+    ] {
+        issuer.register_ok(&typed, PASSWORD).await;
+        let mail = sink.first_to(&normalized, VERIFY_SUBJECT).await;
+        assert_eq!(verify(&issuer, &mail.token()).await.status, 204);
+        assert_eq!(forgot(&issuer, &typed).await.status, 202);
+        sink.first_to(&normalized, RESET_SUBJECT).await;
+    }
 }
 
 #[tokio::test]
@@ -342,6 +427,32 @@ async fn mail_queued_while_smtp_is_down_is_delivered_once_it_is_up_again() {
             .status,
         204
     );
+}
+
+/// A server that accepts the connection and never answers must cost one attempt, not the
+/// worker: the message is retried, and goes out once a working server listens there.
+#[tokio::test]
+async fn mail_a_server_that_never_answers_delays_mail_but_does_not_stall_the_worker() {
+    let mut sink = SmtpSink::reserve(SinkTls::Plain);
+    let silent = std::net::TcpListener::bind(("127.0.0.1", sink.smtp_port()))
+        .expect("bind the silent server");
+    let options = Options::new()
+        .env("PORTCULLIS_MAIL__TIMEOUT_SECS", "1")
+        .env("PORTCULLIS_MAIL__RETRY_INITIAL_SECS", "1");
+    let Some(issuer) = start(&sink, options).await else {
+        return;
+    };
+    let email = fresh_email("silent");
+    issuer.register_ok(&email, PASSWORD).await;
+    // The worker's connection is accepted, then held open without a greeting.
+    let (held, _) = tokio::task::spawn_blocking(move || silent.accept())
+        .await
+        .expect("the accepting task")
+        .expect("the worker connects");
+    sink.up().await;
+    let mail = sink.first_to(&email, VERIFY_SUBJECT).await;
+    assert_eq!(verify(&issuer, &mail.token()).await.status, 204);
+    drop(held);
 }
 
 async fn check_tls(tls: SinkTls) {
@@ -566,6 +677,38 @@ async fn mail_a_reset_link_presented_concurrently_resets_once() {
         assert_problem(response, 400, "invalid_link_token");
     }
     issuer.login(&account.email, &winners[0].0).await;
+}
+
+/// A change checks the current password, then hashes the new one: a reset landing in between
+/// must not be overwritten by a change whose "current" password the reset just replaced (the
+/// reset also closed the session that asked for the change).
+#[tokio::test]
+async fn mail_a_reset_and_a_change_racing_change_the_password_once() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let Some(issuer) = start(&sink, Options::new()).await else {
+        return;
+    };
+    for round in 0..3 {
+        let account = issuer.signup().await;
+        let token = reset_mail(&issuer, &sink, &account.email, 1).await.token();
+        let changed = format!("{NEW_PASSWORD} changed {round}");
+        let reset_to = format!("{NEW_PASSWORD} reset {round}");
+        let change_request = issuer
+            .request(Method::POST, "/v1/auth/password/change")
+            .bearer_auth(&account.tokens.access_token)
+            .json(&json!({"current_password": PASSWORD, "new_password": changed}));
+        let reset_request = issuer
+            .request(Method::POST, "/v1/auth/password/reset")
+            .json(&json!({"token": token, "new_password": reset_to}));
+        let (change, reset) = tokio::join!(send(change_request), send(reset_request));
+        let winners = [(&change, &changed), (&reset, &reset_to)]
+            .into_iter()
+            .filter(|(response, _)| response.status == 204)
+            .map(|(_, password)| password)
+            .collect::<Vec<_>>();
+        assert_eq!(winners.len(), 1, "round {round}: {change:?} {reset:?}");
+        issuer.login(&account.email, winners[0]).await;
+    }
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::Deserialize;
 
 use super::{ConfigError, check_range, invalid};
@@ -27,7 +28,7 @@ pub(super) struct MailFile {
     from: String,
     /// A PEM file of CA certificates to trust for the SMTP server, e.g. a private CA.
     tls_root_cert: Option<PathBuf>,
-    /// Connecting, and each SMTP command, give up after this long.
+    /// One sending attempt, connection included, gives up after this long (then retries).
     timeout_secs: u64,
     /// SMTP connections kept open per replica.
     pool_max: u32,
@@ -215,9 +216,13 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, ConfigError> {
     let host = match url.host() {
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
-        Some(url::Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
+        Some(url::Host::Domain(domain)) if !domain.is_empty() => dns_host(domain)
+            .ok_or_else(|| bad("has a host that is neither a domain name nor an IP address"))?,
         Some(url::Host::Domain(_)) | None => return Err(bad("has no host")),
     };
+    if url.port() == Some(0) {
+        return Err(bad("has port 0, which no server listens on"));
+    }
     if !matches!(url.path(), "" | "/") || url.fragment().is_some() {
         return Err(bad("must not have a path or a fragment"));
     }
@@ -238,6 +243,23 @@ fn parse_smtp_url(raw: &str) -> Result<SmtpTarget, ConfigError> {
         credentials,
         root_cert: None,
     })
+}
+
+/// The ASCII form of a host name. `url` keeps the host of a non-special scheme such as
+/// `smtp://` percent-encoded and unchecked (`smtp://ü.de` gives `%C3%BC.de`, which no resolver
+/// finds), so the issuer would start and never send; the host is decoded and converted here
+/// (UTS 46, as for email domains), and one that cannot be a host name is refused.
+fn dns_host(domain: &str) -> Option<String> {
+    let decoded = percent_decode(domain)?;
+    let ascii = Uts46::new()
+        .to_ascii(
+            decoded.as_bytes(),
+            AsciiDenyList::URL,
+            Hyphens::Allow,
+            DnsLength::Ignore,
+        )
+        .ok()?;
+    (!ascii.is_empty()).then(|| ascii.into_owned())
 }
 
 /// Percent-decoding of URL user information.
@@ -281,7 +303,17 @@ mod tests {
         let v6 = parse_smtp_url("smtp://[::1]:25").unwrap();
         assert!(v6.is_loopback());
         assert_eq!(v6.host, "::1");
+        let unicode = parse_smtp_url("smtp://Mail.Bücher.de:2525").unwrap();
+        assert_eq!(unicode.host, "mail.xn--bcher-kva.de");
+        assert_eq!(
+            parse_smtp_url("smtp://mail_relay").unwrap().host,
+            "mail_relay"
+        );
         for bad in [
+            "smtp://mail%20relay.example.com",
+            "smtp://mail%00.example.com",
+            "smtp://%ff.example.com",
+            "smtp://mail.example.com:0",
             "http://mail.example.com",
             "smtps://mail.example.com?tls=required",
             "smtp://mail.example.com?tls=opportunistic",

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
 use unicode_normalization::UnicodeNormalization as _;
 
@@ -93,11 +94,16 @@ pub(crate) struct AccountDeps {
 #[derive(Debug)]
 pub(crate) struct AccountService {
     deps: AccountDeps,
+    /// Reset links that `forgot` accepted, queued after its answer (see `passwords`).
+    reset_links: mpsc::UnboundedSender<passwords::ResetLink>,
 }
 
 impl AccountService {
+    /// Must be called within the runtime: it starts the task that queues reset links.
     pub(crate) fn new(deps: AccountDeps) -> Self {
-        Self { deps }
+        let (reset_links, accepted) = mpsc::unbounded_channel();
+        tokio::spawn(passwords::queue_reset_links(deps.mailer.clone(), accepted));
+        Self { deps, reset_links }
     }
 
     /// Creates an account. For an email that is already registered nothing is stored, but the

@@ -925,14 +925,18 @@ pub(crate) trait OneTimeTokenStore: Send + Sync + Debug {
         now: DateTime<Utc>,
         password_hash: &str,
     ) -> Result<Option<UserId>, StoreError>;
-    /// Sets a user's password hash and retires their reset tokens.
+    /// Replaces a user's password hash, if it is still `checked_hash` (the one the current
+    /// password was checked against), and retires their reset tokens. `false`, changing
+    /// nothing: a reset or another change replaced the password after the check, so the
+    /// password the caller proved is no longer current.
     async fn change_password(
         &self,
         tenant: TenantId,
         user: UserId,
         now: DateTime<Utc>,
+        checked_hash: &str,
         password_hash: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 }
 
 /// A dependency `/readyz` checks.

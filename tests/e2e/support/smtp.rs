@@ -287,6 +287,11 @@ impl SmtpSink {
         child.kill().await.expect("kill the sink");
     }
 
+    /// The SMTP port, reserved or listening.
+    pub(crate) fn smtp_port(&self) -> u16 {
+        self.smtp_port
+    }
+
     /// The `mail.smtp_url` of this sink.
     pub(crate) fn smtp_url(&self) -> String {
         let port = self.smtp_port;

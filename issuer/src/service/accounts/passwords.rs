@@ -1,28 +1,64 @@
 //! Password recovery and change (design note 0005, "One-time tokens").
 //!
-//! - `forgot` answers 202 whether or not the address has an account, after the same work:
-//!   the token is generated, hashed and rendered, and one transaction runs the same statements
-//!   (they store nothing for an unknown address). Nothing about the account is logged.
+//! - `forgot` answers 202 whether or not the address has an account, as soon as the address
+//!   is validated: the link is then generated, rendered and queued by one background task, in
+//!   the order of the requests (the same statements run, storing nothing for an unknown
+//!   address), so the answer's time does not depend on the account. Nothing about the account
+//!   is logged.
 //! - `reset` consumes the mailed token in the transaction that sets the password, retires the
 //!   user's other reset links, revokes every session and token of the user through the
 //!   revocation feed, so edges drop them too, and clears the account's lockout.
 //! - `change` checks the current password under the lockout (the same account key as login),
 //!   then sets the new one, retires reset links and revokes every other session.
 
+use std::sync::Arc;
+
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tokio::sync::mpsc;
+use tracing::{Instrument as _, Span, error, info, instrument, warn};
 
 use super::{AccountService, email_error, nfc, password_error};
 use crate::crypto::link_token::LinkToken;
 use crate::crypto::secret::SecretString;
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::ids::TenantId;
 use crate::service::audit::{AuditEvent, AuditKind, AuditOutcome, RequestContext};
 use crate::service::email;
 use crate::service::lockout::AccountKey;
-use crate::service::mail::Notice;
+use crate::service::mail::{Mailer, Notice};
 use crate::service::rate_limits::{Account, Action};
 use crate::service::tokens::Principal;
 use crate::store::{Addressee, LinkPurpose, Tenant};
+
+/// A reset link `forgot` accepted and has yet to queue.
+#[derive(Debug)]
+pub(super) struct ResetLink {
+    tenant: TenantId,
+    email: String,
+    /// The request's span, so what the queuing logs is tied to the request.
+    span: Span,
+}
+
+/// Queues accepted reset links one at a time, in the order `forgot` accepted them: a newer
+/// request retires the links before it, so two requests queued concurrently could leave the
+/// later mail carrying the retired link. A failure is logged; the link is not sent.
+pub(super) async fn queue_reset_links(
+    mailer: Arc<Mailer>,
+    mut accepted: mpsc::UnboundedReceiver<ResetLink>,
+) {
+    while let Some(ResetLink {
+        tenant,
+        email,
+        span,
+    }) = accepted.recv().await
+    {
+        let to = Addressee::Email(&email);
+        let queued = mailer.send_link(tenant, to, LinkPurpose::ResetPassword);
+        if let Err(err) = queued.instrument(span).await {
+            error!(target: "mail", error = %err, "queueing a reset link failed; it is not sent");
+        }
+    }
+}
 
 /// A password change as submitted.
 #[derive(Debug)]
@@ -59,13 +95,17 @@ impl AccountService {
             .await?;
         let normalized =
             normalized.map_err(|reason| ApiError::validation(vec![email_error(reason)]))?;
-        deps.mailer
-            .send_link(
-                tenant.id,
-                Addressee::Email(&normalized),
-                LinkPurpose::ResetPassword,
-            )
-            .await?;
+        // Queuing writes rows only for a real account, which takes measurably longer than the
+        // same statements storing nothing; the answer must not wait for it, or its time would
+        // tell whether the address has an account.
+        let link = ResetLink {
+            tenant: tenant.id,
+            email: normalized,
+            span: Span::current(),
+        };
+        if self.reset_links.send(link).is_err() {
+            error!(target: "mail", "the reset-link queue has stopped; the link is not sent");
+        }
         info!(target: "security", event = "password_forgot");
         Ok(())
     }
@@ -165,7 +205,7 @@ impl AccountService {
             .await?
             .filter(|found| found.user == principal.user)
             .map(|found| found.password_hash);
-        if !deps.hasher.verify(current, stored).await? {
+        if !deps.hasher.verify(current, stored.clone()).await? {
             warn!(target: "security", event = "password_change", outcome = "failure",
                 subject_id = %principal.user);
             deps.lockout
@@ -179,10 +219,30 @@ impl AccountService {
             ));
         }
         deps.lockout.succeeded(&key).await?;
+        // A verified password always had a stored hash; the new one replaces exactly it, so a
+        // reset that lands while the new password is hashed is not silently undone.
+        let checked_hash = stored.unwrap_or_default();
         let password_hash = deps.hasher.hash(new).await?;
-        deps.one_time_tokens
-            .change_password(tenant, principal.user, deps.clock.now(), &password_hash)
+        let changed = deps
+            .one_time_tokens
+            .change_password(
+                tenant,
+                principal.user,
+                deps.clock.now(),
+                &checked_hash,
+                &password_hash,
+            )
             .await?;
+        if !changed {
+            warn!(target: "security", event = "password_change", outcome = "superseded",
+                subject_id = %principal.user);
+            self.audit_password_change(principal, context, AuditOutcome::Failure)
+                .await?;
+            return Err(ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "the password was changed or reset meanwhile; the current password is wrong",
+            ));
+        }
         let sessions = deps
             .sessions
             .revoke_user_sessions(

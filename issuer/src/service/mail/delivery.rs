@@ -3,8 +3,8 @@
 //!
 //! A message is claimed with a lease (its `next_attempt_at` moves [`CLAIM_LEASE`] ahead), so
 //! a replica that dies mid-send leaves it to be retried by any replica once the lease runs
-//! out: delivery is at least once. On shutdown the worker finishes the batch it holds, each
-//! send bounded by `mail.timeout_secs`, and stops.
+//! out: delivery is at least once. Each attempt, connection included, is bounded by
+//! `mail.timeout_secs`. On shutdown the worker finishes the batch it holds and stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,7 +150,11 @@ impl Delivery {
     /// Claims one batch and attempts each message once; how many were claimed.
     async fn deliver_due(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let due = self.store.claim_due(now, now + CLAIM_LEASE, BATCH).await?;
+        let mut due = self.store.claim_due(now, now + CLAIM_LEASE, BATCH).await?;
+        // `UPDATE … RETURNING` returns rows in no set order. Sent out of order, a newer reset
+        // link could arrive before the older one it retired, and the user would follow the
+        // mail that came last to a dead link. Ids are UUIDv7: oldest first.
+        due.sort_unstable_by_key(|message| message.id);
         let claimed = due.len();
         for message in due {
             self.deliver(message).await?;
@@ -187,11 +191,19 @@ impl Delivery {
             Ok(email) => email,
             Err(reason) => return Attempt::GiveUp(reason),
         };
-        let Err(err) = self.transport.send(email).await else {
-            return Attempt::Sent;
+        // lettre bounds the TCP connect, but an async send then waits on the server's answers
+        // with no deadline: a server that accepts and never answers would hold this worker,
+        // and every message queued behind it, for good. So one whole attempt is bounded.
+        let timeout = self.settings.timeout;
+        let error = match tokio::time::timeout(timeout, self.transport.send(email)).await {
+            Ok(Ok(_)) => return Attempt::Sent,
+            Ok(Err(err)) if err.is_permanent() => {
+                return Attempt::GiveUp(truncated(&err.to_string()));
+            }
+            Ok(Err(err)) => truncated(&err.to_string()),
+            Err(_) => format!("the SMTP server did not finish within {timeout:?}"),
         };
-        let error: String = err.to_string().chars().take(MAX_ERROR_CHARS).collect();
-        if err.is_permanent() || message.attempts >= self.settings.max_attempts {
+        if message.attempts >= self.settings.max_attempts {
             return Attempt::GiveUp(error);
         }
         let wait = backoff(
@@ -202,6 +214,10 @@ impl Delivery {
         let wait = TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
         Attempt::Retry(self.clock.now() + wait, error)
     }
+}
+
+fn truncated(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
 /// The MIME message: text and HTML alternatives. A malformed address can never be sent, so it

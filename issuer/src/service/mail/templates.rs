@@ -148,6 +148,12 @@ pub(crate) struct Templates {
 
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
+/// The most template instructions one render of a tenant's override may run. Overrides are
+/// rendered on the request path (register, forgot, login alerts), so a loop nested in one must
+/// fail, and fall back to the default, instead of holding a request and a core; a rich
+/// template needs a few thousand.
+const OVERRIDE_FUEL: u64 = 100_000;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -195,6 +201,7 @@ impl Templates {
         context: &Value,
     ) -> Result<Rendered, minijinja::Error> {
         let mut env = environment();
+        env.set_fuel(Some(OVERRIDE_FUEL));
         let sources = [
             &overrides.subject,
             &overrides.body_text,
@@ -326,6 +333,20 @@ mod tests {
                 .render_override(Kind::VerifyEmail, &broken, &full_context())
                 .is_err()
         );
+        let runaway = TemplateOverride {
+            subject: Some(
+                "{% for i in range(100000) %}{% for j in range(100) %}x{% endfor %}{% endfor %}"
+                    .to_owned(),
+            ),
+            ..TemplateOverride::default()
+        };
+        let started = std::time::Instant::now();
+        assert!(
+            templates
+                .render_override(Kind::VerifyEmail, &runaway, &full_context())
+                .is_err()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
         let unclosed = TemplateOverride {
             subject: Some("{% if %}".to_owned()),
             ..TemplateOverride::default()

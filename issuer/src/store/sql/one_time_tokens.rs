@@ -127,11 +127,23 @@ impl<B: SqlBackend> OneTimeTokenStore for B {
         tenant: TenantId,
         user: UserId,
         now: DateTime<Utc>,
+        checked_hash: &str,
         password_hash: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        set_password::<B>(&mut tx, tenant, user, password_hash).await?;
+        let query = B::query(
+            "UPDATE users SET password_hash = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND password_hash = $3",
+        )
+        .id(tenant.as_uuid())
+        .id(user.as_uuid())
+        .text(checked_hash)
+        .text(password_hash);
+        if B::execute(query, &mut tx).await? == 0 {
+            return Ok(false);
+        }
         retire::<B>(&mut tx, tenant, user, LinkPurpose::ResetPassword, now).await?;
-        Ok(B::commit(tx).await?)
+        B::commit(tx).await?;
+        Ok(true)
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A message is queued by `INSERT … SELECT … FROM users`, so its recipient is the stored
 //! address of the account, and an address without an account queues nothing while running
-//! the same statements. Claiming is the backend's own statement ([`SqlBackend::CLAIM_DUE_MAIL`]):
+//! the same statements. The recipient is the normalized address (NFKC, lowercase, ASCII
+//! domain): as typed it may be full-width or hold a Unicode domain, which mail servers refuse. Claiming is the backend's own statement ([`SqlBackend::CLAIM_DUE_MAIL`]):
 //! PostgreSQL skips rows another replica holds, SQLite has a single writer.
 
 use async_trait::async_trait;
@@ -88,7 +89,8 @@ impl<B: SqlBackend> OutboxStore for B {
             "INSERT INTO email_outbox \
                (id, tenant_id, user_id, template, recipient, sender, subject, body_text, \
                 body_html, attempts, next_attempt_at, created_at) \
-             SELECT $4, tenant_id, id, $5, email, $6, $7, $8, $9, 0, $10, $10 FROM users \
+             SELECT $4, tenant_id, id, $5, email_normalized, $6, $7, $8, $9, 0, $10, $10 \
+             FROM users \
              WHERE tenant_id = $1 AND (id = $2 OR email_normalized = $3)",
         )
         .id(tenant)
