@@ -414,3 +414,41 @@ async fn two_replicas_send_each_queued_message_once() {
         assert_eq!(copies, 1, "{email}: {messages:#?}");
     }
 }
+
+/// `forgot` must not tell by its time whether an address has an account, and queuing a link
+/// for a real account writes rows that an unknown address does not. So the answer never waits
+/// for the queue: with the outbox locked, forgot for a real account still answers 202, while
+/// the link waits behind the lock; once the lock goes, the mail arrives. (The times themselves
+/// are measured by `scripts/bench-forgot`, see BENCHMARKS.md.)
+#[tokio::test]
+async fn forgot_answers_before_the_reset_link_is_queued() {
+    use crate::support::smtp::{SinkTls, SmtpSink};
+
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let options = Options::new().smtp(&sink).rate_limits_raised();
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let email = fresh_email("forgot-first");
+    issuer.register_ok(&email, PASSWORD).await;
+    sink.first_to(&email, "Confirm your email address").await;
+
+    let mut holder = postgres(&issuer).await;
+    let mut holding = holder.begin().await.unwrap();
+    sqlx::query("LOCK TABLE email_outbox IN EXCLUSIVE MODE")
+        .execute(&mut *holding)
+        .await
+        .unwrap();
+    let forgot = issuer
+        .request(Method::POST, "/v1/auth/password/forgot")
+        .json(&json!({"email": email}));
+    // A bound on a hang, not a timing check: a forgot that waited for the queue would wait
+    // for as long as the lock is held.
+    let accepted = tokio::time::timeout(RUN_TIMEOUT, send(forgot))
+        .await
+        .expect("forgot answered while the outbox was locked");
+    assert_eq!(accepted.status, 202, "{accepted:?}");
+    await_lock_waiters(&issuer, 1).await;
+    holding.rollback().await.unwrap();
+    sink.first_to(&email, "Reset your password").await;
+}
