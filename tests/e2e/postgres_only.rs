@@ -11,6 +11,7 @@ use sqlx::Connection as _;
 use crate::restart::{check_revocations_survive_a_crash, with_public_url};
 use crate::startup::{RUN_TIMEOUT, assert_refused, serve_with};
 use crate::support::database::Database;
+use crate::support::smtp::{SinkTls, SmtpSink};
 use crate::support::{
     Issuer, Options, PASSWORD, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
     assert_refresh_token_format, fresh_email, otp, send,
@@ -384,8 +385,6 @@ async fn replica_cut_off_from_the_feed_fails_closed_then_recovers() {
 /// wakes when its own replica queues, and polls every 100 ms for the other's messages).
 #[tokio::test]
 async fn two_replicas_send_each_queued_message_once() {
-    use crate::support::smtp::{SinkTls, SmtpSink};
-
     let sink = SmtpSink::start(SinkTls::Plain).await;
     let options = || with_public_url(Options::new().smtp(&sink).rate_limits_raised());
     let Some(first) = Issuer::start_with(options()).await else {
@@ -393,11 +392,11 @@ async fn two_replicas_send_each_queued_message_once() {
     };
     let second = Issuer::start_in(&first.shared_sandbox(), options()).await;
     let emails: Vec<String> = (0..12)
-        .map(|n| crate::support::fresh_email(&format!("replica-{n}")))
+        .map(|n| fresh_email(&format!("replica-{n}")))
         .collect();
     for (n, email) in emails.iter().enumerate() {
         let replica = if n % 2 == 0 { &first } else { &second };
-        replica.register_ok(email, crate::support::PASSWORD).await;
+        replica.register_ok(email, PASSWORD).await;
     }
     for email in &emails {
         sink.first_to(email, "Confirm your email address").await;
@@ -422,8 +421,6 @@ async fn two_replicas_send_each_queued_message_once() {
 /// are measured by `scripts/bench-forgot`, see BENCHMARKS.md.)
 #[tokio::test]
 async fn forgot_answers_before_the_reset_link_is_queued() {
-    use crate::support::smtp::{SinkTls, SmtpSink};
-
     let sink = SmtpSink::start(SinkTls::Plain).await;
     let options = Options::new().smtp(&sink).rate_limits_raised();
     let Some(issuer) = Issuer::start_with(options).await else {
