@@ -878,3 +878,53 @@ async fn mfa_codes_typed_with_spaces_are_accepted() {
     let spaced = format!(" {} {} ", &code[..3], &code[3..]);
     assert_pwd_otp(verify(&issuer, &token, &spaced).await);
 }
+
+/// An `mfa_token` was won with the password of its time: once the password is changed, or
+/// reset from a mailed link, a half-done login with the old one cannot be finished, even with
+/// a right code; a login with the new password can.
+#[tokio::test]
+async fn mfa_a_new_password_ends_half_done_logins() {
+    const CHANGED: &str = "a changed passphrase here";
+    const RESET: &str = "a passphrase from the reset link";
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let options = Options::new().rate_limits_raised().smtp(&sink);
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let email = &user.account.email;
+    let code = otp::code(&user.secret, 1);
+
+    let before_change = mfa_token(&issuer, email).await;
+    let body = json!({"current_password": PASSWORD, "new_password": CHANGED});
+    let changed = post(
+        &issuer,
+        "/v1/auth/password/change",
+        Some(&user.account.tokens.access_token),
+        &body,
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{changed:?}");
+    let refused = verify(&issuer, &before_change, &code).await;
+    assert_problem(&refused, 401, "invalid_mfa_token");
+
+    let before_reset = issuer.login_raw(email, CHANGED).await;
+    let before_reset = before_reset.str_field("mfa_token").to_owned();
+    let forgot = post(
+        &issuer,
+        "/v1/auth/password/forgot",
+        None,
+        &json!({"email": email}),
+    )
+    .await;
+    assert_eq!(forgot.status, 202, "{forgot:?}");
+    let mail = sink.first_to(email, "Reset your password").await;
+    let body = json!({"token": mail.token(), "new_password": RESET});
+    let reset = post(&issuer, "/v1/auth/password/reset", None, &body).await;
+    assert_eq!(reset.status, 204, "{reset:?}");
+    let refused = verify(&issuer, &before_reset, &code).await;
+    assert_problem(&refused, 401, "invalid_mfa_token");
+
+    let after = issuer.login_raw(email, RESET).await;
+    assert_pwd_otp(verify(&issuer, after.str_field("mfa_token"), &code).await);
+}

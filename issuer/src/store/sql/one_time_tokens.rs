@@ -1,6 +1,7 @@
 //! One-time tokens (design note 0005): consumed by one conditional `UPDATE … WHERE used_at IS
 //! NULL AND expires_at > now`, in the transaction that makes the change the token allows, so
-//! two concurrent presentations change the account at most once.
+//! two concurrent presentations change the account at most once. A new password also ends the
+//! user's half-done MFA logins.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -48,6 +49,25 @@ async fn retire<B: SqlBackend>(
     .id(user.as_uuid())
     .time(now)
     .text(purpose.as_str());
+    B::execute(query, conn).await?;
+    Ok(())
+}
+
+/// Spends the user's pending MFA challenges: an `mfa_token` won with the old password must not
+/// finish a login once the password has been reset or changed.
+async fn end_pending_logins<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let query = B::query(
+        "UPDATE mfa_challenges SET used_at = $3 \
+         WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid())
+    .time(now);
     B::execute(query, conn).await?;
     Ok(())
 }
@@ -118,6 +138,7 @@ impl<B: SqlBackend> OneTimeTokenStore for B {
         set_password::<B>(&mut tx, tenant, user, password_hash).await?;
         mark_verified::<B>(&mut tx, tenant, user, now).await?;
         retire::<B>(&mut tx, tenant, user, purpose, now).await?;
+        end_pending_logins::<B>(&mut tx, tenant, user, now).await?;
         B::commit(tx).await?;
         Ok(Some(user))
     }
@@ -143,6 +164,7 @@ impl<B: SqlBackend> OneTimeTokenStore for B {
             return Ok(false);
         }
         retire::<B>(&mut tx, tenant, user, LinkPurpose::ResetPassword, now).await?;
+        end_pending_logins::<B>(&mut tx, tenant, user, now).await?;
         B::commit(tx).await?;
         Ok(true)
     }
