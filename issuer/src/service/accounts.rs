@@ -13,7 +13,7 @@ use tracing::{info, instrument, warn};
 use unicode_normalization::UnicodeNormalization as _;
 
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
-use super::lockout::{AccountKey, Lockout};
+use super::lockout::{AccountKey, Attempt, Lockout};
 use super::mail::{Mailer, Notice};
 use super::mfa::{MfaService, MfaStatus, PendingLogin};
 use super::rate_limits::{Account, Action, RateLimits};
@@ -215,37 +215,45 @@ impl AccountService {
             return Err(ApiError::validation(errors));
         };
         let key = AccountKey::new(tenant.id, &normalized);
-        let guarded = deps.lockout.guard(&key).await;
+        let begun = deps.lockout.begin(&key).await;
         // Known or not, the account is looked up the same way, also when it is locked.
         let credentials = deps.users.credentials(tenant.id, &normalized).await?;
         let user = credentials.as_ref().map(|found| found.user);
-        if let Err(refused) = guarded {
-            if refused.code() == ErrorCode::AccountLocked {
-                self.audit_login(tenant, user, context, AuditOutcome::Refused, json!({}))
-                    .await?;
+        let attempt = match begun {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                if refused.code() == ErrorCode::AccountLocked {
+                    self.audit_login(tenant, user, context, AuditOutcome::Refused, json!({}))
+                        .await?;
+                }
+                return Err(refused);
             }
-            return Err(refused);
-        }
+        };
         let stored = credentials.map(|found| found.password_hash);
         let verified = deps.hasher.verify(password, stored).await?;
         match (verified, user) {
-            (true, Some(user)) => self.login_succeeded(tenant, &key, user, context).await,
-            _ => Err(self.login_failed(tenant, &key, user, context).await?),
+            (true, Some(user)) => {
+                self.login_succeeded(tenant, &key, &attempt, user, context)
+                    .await
+            }
+            _ => Err(self.login_failed(tenant, &attempt, user, context).await?),
         }
     }
 
     /// Asks for the second factor when one is due; otherwise resets the lockout count and
-    /// opens the session. With MFA the count is left alone: only the second factor resets
-    /// it, or the right password would buy unlimited guesses at the code.
+    /// opens the session. With MFA the attempt stays counted: only the second factor resets
+    /// the count, or the right password would buy unlimited guesses at the code.
     async fn login_succeeded(
         &self,
         tenant: &Tenant,
         key: &AccountKey,
+        attempt: &Attempt,
         user: UserId,
         context: &RequestContext,
     ) -> Result<LoginOutcome, ApiError> {
         let deps = &self.deps;
         if let Some(pending) = deps.mfa.after_password(tenant.id, user).await? {
+            deps.lockout.settle(attempt, Some(user), context).await?;
             info!(target: "security", event = "login", outcome = "mfa_required",
                 subject_id = %user);
             let detail = json!({"mfa_required": true});
@@ -279,7 +287,7 @@ impl AccountService {
     async fn login_failed(
         &self,
         tenant: &Tenant,
-        key: &AccountKey,
+        attempt: &Attempt,
         user: Option<UserId>,
         context: &RequestContext,
     ) -> Result<ApiError, ApiError> {
@@ -290,7 +298,7 @@ impl AccountService {
             account_exists = user.is_some(),
             subject_id = user.map(tracing::field::display),
         );
-        self.deps.lockout.failed(key, user, context).await?;
+        self.deps.lockout.settle(attempt, user, context).await?;
         self.audit_login(tenant, user, context, AuditOutcome::Failure, json!({}))
             .await?;
         Ok(ApiError::new(

@@ -1,11 +1,16 @@
 //! Account lockout (design note 0005, "Lockout"): on by default, counted per account on every
 //! entry point that checks a secret.
 //!
-//! An entry point calls [`Lockout::guard`] before it checks the secret (no Argon2 work and no
-//! code comparison while the account must wait, and a right secret is refused too), then
-//! [`Lockout::failed`] or [`Lockout::succeeded`] with the result. Counters are keyed by
-//! [`AccountKey`], a hash of tenant and normalized email, so an address without an account is
-//! delayed and locked exactly like a real one and the answers never tell them apart.
+//! An entry point calls [`Lockout::begin`] before it checks the secret: while the account
+//! waits out a delay or a lock the attempt is refused (no Argon2 work and no code comparison,
+//! and a right secret is refused too); otherwise the attempt is counted as a failure at once.
+//! After the check, a success resets the counter ([`Lockout::succeeded`]) and anything else
+//! leaves the attempt counted ([`Lockout::settle`]). Counting before the check means that
+//! guesses sent side by side cannot all pass a guard that none of them has been counted by:
+//! the attempt that reaches a delay or the lock turns away every later one, on any replica.
+//! Counters are keyed by [`AccountKey`], a hash of tenant and normalized email, so an address
+//! without an account is delayed and locked exactly like a real one and the answers never
+//! tell them apart.
 //!
 //! Graduated delays are not slept through while holding the request: a failure records "no
 //! attempt before T", and an attempt before T is refused with the same 423 `account_locked`
@@ -26,7 +31,7 @@ use crate::clock::Clock;
 use crate::config::LockoutSettings;
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId};
-use crate::store::{LockoutRule, LockoutStore};
+use crate::store::{AttemptStart, LockoutChange, LockoutRule, LockoutStore};
 
 /// The account a secret is presented for: SHA-256 of tenant and normalized email. Stable
 /// across replicas, the same for an address with or without an account, and no address in
@@ -74,13 +79,12 @@ impl fmt::Debug for AccountKey {
     }
 }
 
-/// What counting one failure did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FailureOutcome {
-    /// No attempt before this time (a graduated delay or the lock).
-    pub(crate) locked_until: Option<DateTime<Utc>>,
-    /// This failure locked the account: the caller sends the one alert email of this lock.
-    pub(crate) started_lock: bool,
+/// One secret check of an account, begun with [`Lockout::begin`] and already counted.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    key: AccountKey,
+    /// What counting it did; `None` with the lockout off.
+    change: Option<LockoutChange>,
 }
 
 /// Guards, counts and resets failures.
@@ -117,63 +121,65 @@ impl Lockout {
         }
     }
 
-    /// Refuses an attempt while the account waits out a delay or a lock. Call it before the
-    /// secret is checked.
+    /// Begins a secret check of the account: refused while it waits out a delay or a lock,
+    /// otherwise counted as a failure until [`Lockout::succeeded`] resets the counter. Call it
+    /// before the secret is checked.
     ///
     /// # Errors
     ///
     /// 423 `account_locked` with `Retry-After` and `locked_until`; an internal error when the
     /// store fails (closed: a lock must not vanish with the database).
-    #[instrument(skip_all, name = "lockout.guard")]
-    pub(crate) async fn guard(&self, key: &AccountKey) -> Result<(), ApiError> {
+    #[instrument(skip_all, name = "lockout.begin")]
+    pub(crate) async fn begin(&self, key: &AccountKey) -> Result<Attempt, ApiError> {
         if !self.enabled {
-            return Ok(());
-        }
-        let now = self.clock.now();
-        match self.store.locked_until(key.tenant, &key.hash, now).await? {
-            Some(until) => Err(ApiError::account_locked(until, now)),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failed secret check of the account (`user` when it exists). The failure that
-    /// locks the account is recorded in the audit log, logged at warn and, for a real account,
-    /// mailed to its owner (once per lock, whatever the entry point).
-    ///
-    /// # Errors
-    ///
-    /// An internal error when the store or the audit log fails.
-    #[instrument(skip_all, name = "lockout.failed")]
-    pub(crate) async fn failed(
-        &self,
-        key: &AccountKey,
-        user: Option<UserId>,
-        context: &RequestContext,
-    ) -> Result<FailureOutcome, ApiError> {
-        if !self.enabled {
-            return Ok(FailureOutcome {
-                locked_until: None,
-                started_lock: false,
+            return Ok(Attempt {
+                key: *key,
+                change: None,
             });
         }
         let now = self.clock.now();
-        let change = self
+        match self
             .store
-            .record_failure(key.tenant, &key.hash, now, self.rule)
-            .await?;
-        let outcome = FailureOutcome {
-            locked_until: change.after.locked_until,
-            started_lock: change.started_lock,
-        };
-        if let (true, Some(until)) = (outcome.started_lock, outcome.locked_until) {
-            self.record_lock(key, user, context, change.after.failures, until)
-                .await?;
-            if let Some(user) = user {
-                let notice = Notice::AccountLocked { until };
-                self.mailer.notify(key.tenant, user, notice).await;
-            }
+            .begin_attempt(key.tenant, &key.hash, now, self.rule)
+            .await?
+        {
+            AttemptStart::Refused(until) => Err(ApiError::account_locked(until, now)),
+            AttemptStart::Counted(change) => Ok(Attempt {
+                key: *key,
+                change: Some(change),
+            }),
         }
-        Ok(outcome)
+    }
+
+    /// Leaves the attempt counted: after a wrong secret, or after a right password that still
+    /// needs the second factor (only that factor resets the count, or the password would buy
+    /// unlimited guesses at the code). If this attempt locked the account, the lock is
+    /// recorded in the audit log, logged at warn and, for a real account (`user`), mailed to
+    /// its owner: once per lock, whatever the entry point.
+    ///
+    /// # Errors
+    ///
+    /// An internal error when the audit log fails.
+    #[instrument(skip_all, name = "lockout.settle")]
+    pub(crate) async fn settle(
+        &self,
+        attempt: &Attempt,
+        user: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let Some(change) = attempt.change.filter(|change| change.started_lock) else {
+            return Ok(());
+        };
+        let Some(until) = change.after.locked_until else {
+            return Ok(());
+        };
+        self.record_lock(&attempt.key, user, context, change.after.failures, until)
+            .await?;
+        if let Some(user) = user {
+            let notice = Notice::AccountLocked { until };
+            self.mailer.notify(attempt.key.tenant, user, notice).await;
+        }
+        Ok(())
     }
 
     /// Forgets the account's failures after a successful secret check.

@@ -18,7 +18,7 @@ use tracing::{info, instrument, warn};
 
 use super::accounts::nfc;
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
-use super::lockout::{AccountKey, Lockout};
+use super::lockout::{AccountKey, Attempt, Lockout};
 use super::mail::{Mailer, Notice};
 use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
@@ -307,8 +307,6 @@ impl MfaService {
         let subject = self.resolve(caller, context).await?;
         // Only a TOTP code proves the authenticator holds the new secret.
         let code = TotpCode::parse(code).ok_or_else(|| code_format_error(false))?;
-        self.guard(&subject, AuditKind::MfaEnrolled, context)
-            .await?;
         let stored = deps.store.totp(subject.tenant.id, subject.user).await?;
         let Some(stored) = stored else {
             return Err(not_enrolled());
@@ -316,11 +314,14 @@ impl MfaService {
         if stored.confirmed {
             return Err(already_enabled());
         }
+        let attempt = self
+            .guard(&subject, AuditKind::MfaEnrolled, context)
+            .await?;
         let secret = self.unseal(&subject, &stored.sealed)?;
         let now = deps.clock.now();
         let Some(step) = secret.matching_step(&code, unix_secs(now)) else {
             return Err(self
-                .factor_failed(&subject, AuditKind::MfaEnrolled, "totp", context)
+                .factor_failed(&subject, &attempt, AuditKind::MfaEnrolled, "totp", context)
                 .await?);
         };
         let (codes, hashes) = new_backup_codes();
@@ -388,11 +389,11 @@ impl MfaService {
         let (token, subject, factor) = self
             .challenged_subject(tenant, context, mfa_token, code)
             .await?;
-        self.guard(&subject, AuditKind::MfaVerify, context).await?;
+        let attempt = self.guard(&subject, AuditKind::MfaVerify, context).await?;
         let method = factor.method();
         let Some(spent) = self.checked_factor(&subject, factor).await? else {
             return Err(self
-                .factor_failed(&subject, AuditKind::MfaVerify, method, context)
+                .factor_failed(&subject, &attempt, AuditKind::MfaVerify, method, context)
                 .await?);
         };
         let now = self.deps.clock.now();
@@ -406,7 +407,7 @@ impl MfaService {
             CompletionOutcome::ChallengeGone => return Err(invalid_token()),
             CompletionOutcome::FactorRefused => {
                 return Err(self
-                    .factor_failed(&subject, AuditKind::MfaVerify, method, context)
+                    .factor_failed(&subject, &attempt, AuditKind::MfaVerify, method, context)
                     .await?);
             }
         }
@@ -436,15 +437,17 @@ impl MfaService {
         let method = match proof {
             RemovalProof::Code(code) => {
                 let factor = Factor::parse(code.expose())?;
-                self.guard(&subject, kind, context).await?;
                 self.require_enrolled(&subject).await?;
-                self.spend_code(&subject, factor, kind, context).await?
+                let attempt = self.guard(&subject, kind, context).await?;
+                self.spend_code(&subject, &attempt, factor, kind, context)
+                    .await?
             }
             RemovalProof::Password(password) => {
                 let password = nfc(password);
-                self.guard(&subject, kind, context).await?;
                 self.require_enrolled(&subject).await?;
-                self.check_password(&subject, password, context).await?;
+                let attempt = self.guard(&subject, kind, context).await?;
+                self.check_password(&subject, &attempt, password, context)
+                    .await?;
                 "password"
             }
         };
@@ -484,9 +487,11 @@ impl MfaService {
             .await?;
         let kind = AuditKind::BackupCodesRegenerated;
         let factor = Factor::parse(code)?;
-        self.guard(&subject, kind, context).await?;
         self.require_enrolled(&subject).await?;
-        let method = self.spend_code(&subject, factor, kind, context).await?;
+        let attempt = self.guard(&subject, kind, context).await?;
+        let method = self
+            .spend_code(&subject, &attempt, factor, kind, context)
+            .await?;
         let (codes, hashes) = new_backup_codes();
         let now = deps.clock.now();
         let replaced = deps
@@ -626,21 +631,23 @@ impl MfaService {
         })
     }
 
-    /// The lockout guard; a refusal is recorded in the audit log under `kind`.
+    /// Begins the lockout's attempt; a refusal is recorded in the audit log under `kind`.
     async fn guard(
         &self,
         subject: &Subject,
         kind: AuditKind,
         context: &RequestContext,
-    ) -> Result<(), ApiError> {
-        if let Err(refused) = self.deps.lockout.guard(&subject.key).await {
-            if refused.code() == ErrorCode::AccountLocked {
-                self.audit(subject, kind, AuditOutcome::Refused, context, "locked")
-                    .await?;
+    ) -> Result<Attempt, ApiError> {
+        match self.deps.lockout.begin(&subject.key).await {
+            Ok(attempt) => Ok(attempt),
+            Err(refused) => {
+                if refused.code() == ErrorCode::AccountLocked {
+                    self.audit(subject, kind, AuditOutcome::Refused, context, "locked")
+                        .await?;
+                }
+                Err(refused)
             }
-            return Err(refused);
         }
-        Ok(())
     }
 
     async fn require_enrolled(&self, subject: &Subject) -> Result<(), ApiError> {
@@ -685,6 +692,7 @@ impl MfaService {
     async fn spend_code(
         &self,
         subject: &Subject,
+        attempt: &Attempt,
         factor: Factor,
         kind: AuditKind,
         context: &RequestContext,
@@ -702,7 +710,9 @@ impl MfaService {
             None => None,
         };
         let Some(spent) = spent else {
-            return Err(self.factor_failed(subject, kind, method, context).await?);
+            return Err(self
+                .factor_failed(subject, attempt, kind, method, context)
+                .await?);
         };
         if let SpentFactor::BackupCode(_) = spent {
             self.audit(
@@ -720,6 +730,7 @@ impl MfaService {
     async fn check_password(
         &self,
         subject: &Subject,
+        attempt: &Attempt,
         password: SecretString,
         context: &RequestContext,
     ) -> Result<(), ApiError> {
@@ -736,7 +747,7 @@ impl MfaService {
         warn!(target: "security", event = "mfa_disabled", outcome = "failure",
             subject_id = %subject.user, method = "password");
         deps.lockout
-            .failed(&subject.key, Some(subject.user), context)
+            .settle(attempt, Some(subject.user), context)
             .await?;
         self.audit(
             subject,
@@ -756,6 +767,7 @@ impl MfaService {
     async fn factor_failed(
         &self,
         subject: &Subject,
+        attempt: &Attempt,
         kind: AuditKind,
         method: &'static str,
         context: &RequestContext,
@@ -764,7 +776,7 @@ impl MfaService {
             subject_id = %subject.user, method);
         self.deps
             .lockout
-            .failed(&subject.key, Some(subject.user), context)
+            .settle(attempt, Some(subject.user), context)
             .await?;
         self.audit(subject, kind, AuditOutcome::Failure, context, method)
             .await?;

@@ -513,8 +513,9 @@ impl LockoutRule {
 
     /// The counter after one more failure at `now`. It starts again from zero once a lock
     /// has ended, or when the last failure is a whole lock period old, so old mistakes do
-    /// not lock an account for good. A failure that raced past the guard while a lock was
-    /// being set leaves that lock as it is.
+    /// not lock an account for good. A failure counted while a delay or a lock is in force
+    /// leaves it as it is (the store refuses such attempts uncounted; the rule does not rely
+    /// on that).
     pub(crate) fn after_failure(
         &self,
         before: Option<LockoutState>,
@@ -547,24 +548,28 @@ impl LockoutRule {
     }
 }
 
+/// What beginning one secret check of an account did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AttemptStart {
+    /// The account waits until then (a delay or a lock): refused, and nothing was counted.
+    Refused(DateTime<Utc>),
+    /// Counted as a failure before the secret is checked; only a success resets it.
+    Counted(LockoutChange),
+}
+
 #[async_trait]
 pub(crate) trait LockoutStore: Send + Sync + Debug {
-    /// When the account may next be tried, if that is still to come at `now`.
-    async fn locked_until(
-        &self,
-        tenant: TenantId,
-        account: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Counts one failure under the tenant's rule (`default` unless the tenant overrides it),
-    /// atomically: concurrent failures of one account are all counted, on every replica.
-    async fn record_failure(
+    /// Begins one secret check under the tenant's rule (`default` unless the tenant overrides
+    /// it): refused while the account waits, otherwise counted as a failure at once, in one
+    /// atomic step. Counting before the check, not after it, is what stops guesses sent side
+    /// by side from all passing a check that none of them has counted yet.
+    async fn begin_attempt(
         &self,
         tenant: TenantId,
         account: &[u8; 32],
         now: DateTime<Utc>,
         default: LockoutRule,
-    ) -> Result<LockoutChange, StoreError>;
+    ) -> Result<AttemptStart, StoreError>;
     /// Forgets the account's failures after a success.
     async fn reset(&self, tenant: TenantId, account: &[u8; 32]) -> Result<(), StoreError>;
 }

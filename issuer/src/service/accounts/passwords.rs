@@ -198,7 +198,7 @@ impl AccountService {
             return Err(ApiError::validation(errors));
         }
         let key = AccountKey::new(tenant, &profile.email);
-        deps.lockout.guard(&key).await?;
+        let attempt = deps.lockout.begin(&key).await?;
         let stored = deps
             .users
             .credentials(tenant, &profile.email)
@@ -209,7 +209,7 @@ impl AccountService {
             warn!(target: "security", event = "password_change", outcome = "failure",
                 subject_id = %principal.user);
             deps.lockout
-                .failed(&key, Some(principal.user), context)
+                .settle(&attempt, Some(principal.user), context)
                 .await?;
             self.audit_password_change(principal, context, AuditOutcome::Failure)
                 .await?;

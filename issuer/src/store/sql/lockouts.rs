@@ -1,46 +1,28 @@
 //! Lockout counters, keyed by account key (design note 0005, "Lockout").
 //!
-//! A failure is counted in one write transaction that holds the counter's row: PostgreSQL
-//! locks it with the upsert that makes sure it exists, SQLite has a single writer. So
-//! concurrent failures of one account, on any replica, are each counted once, the rule
-//! ([`LockoutRule::after_failure`]) always sees the latest count, and a success deleting the
-//! row meanwhile only makes the count start afresh.
+//! An attempt is checked against the lock and counted in one write transaction that holds
+//! the counter's row: PostgreSQL locks it with the upsert that makes sure it exists, SQLite
+//! has a single writer. So concurrent attempts on one account, on any replica, are each
+//! counted once, the rule ([`LockoutRule::after_failure`]) always sees the latest count, the
+//! attempt that reaches a delay or the lock turns away every later one, and a success
+//! deleting the row meanwhile only makes the count start afresh.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Binds as _, Columns as _, SqlBackend};
 use crate::ids::TenantId;
-use crate::store::{LockoutChange, LockoutRule, LockoutState, LockoutStore, StoreError};
+use crate::store::{AttemptStart, LockoutRule, LockoutState, LockoutStore, StoreError};
 
 #[async_trait]
 impl<B: SqlBackend> LockoutStore for B {
-    async fn locked_until(
-        &self,
-        tenant: TenantId,
-        account: &[u8; 32],
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let query = B::query(
-            "SELECT locked_until FROM account_lockouts \
-             WHERE tenant_id = $1 AND account_key = $2",
-        )
-        .id(tenant.as_uuid())
-        .bytes(account.as_slice());
-        let mut conn = self.read().await?;
-        let Some(row) = B::fetch_optional(query, &mut conn).await? else {
-            return Ok(None);
-        };
-        Ok(row.opt_time("locked_until")?.filter(|until| *until > now))
-    }
-
-    async fn record_failure(
+    async fn begin_attempt(
         &self,
         tenant: TenantId,
         account: &[u8; 32],
         now: DateTime<Utc>,
         default: LockoutRule,
-    ) -> Result<LockoutChange, StoreError> {
+    ) -> Result<AttemptStart, StoreError> {
         let mut tx = self.write().await?;
         // One statement makes sure the row exists and locks it. An insert that did nothing on
         // conflict, then a `SELECT … FOR UPDATE`, left a gap in which a success could delete
@@ -55,6 +37,10 @@ impl<B: SqlBackend> LockoutStore for B {
         B::execute(ensure, &mut tx).await?;
 
         let before = current_state::<B>(&mut tx, tenant, account).await?;
+        if let Some(until) = before.locked_until.filter(|until| *until > now) {
+            B::commit(tx).await?;
+            return Ok(AttemptStart::Refused(until));
+        }
         let rule = tenant_rule::<B>(&mut tx, tenant, default).await?;
         let change = rule.after_failure(Some(before), now);
 
@@ -69,7 +55,7 @@ impl<B: SqlBackend> LockoutStore for B {
         .opt_time(change.after.locked_until);
         B::execute(update, &mut tx).await?;
         B::commit(tx).await?;
-        Ok(change)
+        Ok(AttemptStart::Counted(change))
     }
 
     async fn reset(&self, tenant: TenantId, account: &[u8; 32]) -> Result<(), StoreError> {

@@ -195,6 +195,7 @@ impl SqlBackend for SqliteStore {
 mod tests {
     use std::sync::Arc;
 
+    use chrono::{DateTime, Utc};
     use uuid::Uuid;
 
     use super::*;
@@ -203,10 +204,10 @@ mod tests {
     use crate::ids::{DEFAULT_TENANT, SessionId, TenantId, UserId};
     use crate::store::tests::{at, rotation};
     use crate::store::{
-        Addressee, LinkPurpose, LockoutRule, LockoutStore, NewLink, NewRevocation, NewSession,
-        NewUser, OneTimeTokenStore, OutboxMessage, OutboxStore, RevocationRequest, RevocationStore,
-        RevokedKind, Rotation, RotationOutcome, SessionScope, SessionStore, SigningKeyStore,
-        StoredKey, UserStore,
+        Addressee, AttemptStart, LinkPurpose, LockoutChange, LockoutRule, LockoutStore, NewLink,
+        NewRevocation, NewSession, NewUser, OneTimeTokenStore, OutboxMessage, OutboxStore,
+        RevocationRequest, RevocationStore, RevokedKind, Rotation, RotationOutcome, SessionScope,
+        SessionStore, SigningKeyStore, StoredKey, UserStore,
     };
 
     async fn store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -430,41 +431,67 @@ mod tests {
         lock: chrono::TimeDelta::seconds(900),
     };
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn thirty_parallel_failures_are_all_counted_and_lock_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(store(&dir).await);
+    /// Begins 30 attempts on one account at once and sorts them into the failure counts of
+    /// the counted ones and the waits of the refused ones.
+    async fn thirty_at_once(
+        store: &Arc<SqliteStore>,
+        account: [u8; 32],
+        rule: LockoutRule,
+    ) -> (Vec<LockoutChange>, Vec<DateTime<Utc>>) {
         let tasks: Vec<_> = (0..30)
             .map(|_| {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .record_failure(DEFAULT_TENANT, &[7; 32], at(0), RULE)
+                        .begin_attempt(DEFAULT_TENANT, &account, at(0), rule)
                         .await
                         .unwrap()
                 })
             })
             .collect();
-        let mut changes = Vec::new();
+        let (mut counted, mut refused) = (Vec::new(), Vec::new());
         for task in tasks {
-            changes.push(task.await.unwrap());
+            match task.await.unwrap() {
+                AttemptStart::Counted(change) => counted.push(change),
+                AttemptStart::Refused(until) => refused.push(until),
+            }
         }
-        let mut counts: Vec<u32> = changes.iter().map(|c| c.after.failures).collect();
-        counts.sort_unstable();
+        counted.sort_unstable_by_key(|change| change.after.failures);
+        (counted, refused)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_attempts_stop_at_the_first_delay_and_lock_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store(&dir).await);
+
+        let (counted, refused) = thirty_at_once(&store, [7; 32], RULE).await;
+        let counts: Vec<u32> = counted.iter().map(|c| c.after.failures).collect();
+        assert_eq!(counts, [1, 2, 3], "the third reaches the first delay");
         assert_eq!(
-            counts,
-            (1..=30).collect::<Vec<_>>(),
-            "each failure counted once"
+            refused,
+            vec![at(1); 27],
+            "the rest wait out its second, uncounted"
         );
-        assert_eq!(changes.iter().filter(|c| c.started_lock).count(), 1);
-        let until = store
-            .locked_until(DEFAULT_TENANT, &[7; 32], at(1))
+
+        let locks_at_two = LockoutRule {
+            max_failures: 2,
+            ..RULE
+        };
+        let (counted, refused) = thirty_at_once(&store, [8; 32], locks_at_two).await;
+        assert_eq!(counted.len(), 2);
+        assert_eq!(counted.iter().filter(|c| c.started_lock).count(), 1);
+        assert_eq!(refused, vec![at(900); 28]);
+
+        store.reset(DEFAULT_TENANT, &[8; 32]).await.unwrap();
+        let after_reset = store
+            .begin_attempt(DEFAULT_TENANT, &[8; 32], at(1), locks_at_two)
             .await
             .unwrap();
-        assert_eq!(until, Some(at(900)));
-        store.reset(DEFAULT_TENANT, &[7; 32]).await.unwrap();
-        let cleared = store.locked_until(DEFAULT_TENANT, &[7; 32], at(1));
-        assert_eq!(cleared.await.unwrap(), None);
+        let AttemptStart::Counted(change) = after_reset else {
+            panic!("a reset ends the lock: {after_reset:?}");
+        };
+        assert_eq!(change.after.failures, 1);
     }
 
     #[tokio::test]
@@ -478,10 +505,13 @@ mod tests {
             .await
             .unwrap();
         SqliteStore::commit(conn).await.unwrap();
-        let change = store
-            .record_failure(DEFAULT_TENANT, &[8; 32], at(0), RULE)
+        let begun = store
+            .begin_attempt(DEFAULT_TENANT, &[8; 32], at(0), RULE)
             .await
             .unwrap();
+        let AttemptStart::Counted(change) = begun else {
+            panic!("{begun:?}");
+        };
         assert!(change.started_lock, "the tenant locks at the first failure");
         assert_eq!(
             change.after.locked_until,
@@ -497,10 +527,13 @@ mod tests {
             .unwrap();
         SqliteStore::commit(conn).await.unwrap();
         let unaffected = store
-            .record_failure(other, &[8; 32], at(0), RULE)
+            .begin_attempt(other, &[8; 32], at(0), RULE)
             .await
             .unwrap();
-        assert!(!unaffected.started_lock);
+        assert!(
+            matches!(unaffected, AttemptStart::Counted(change) if !change.started_lock),
+            "{unaffected:?}"
+        );
     }
 
     #[tokio::test]
