@@ -250,7 +250,9 @@ pub struct FieldError {
 }
 
 /// Whether an internal failure looks like an unreachable dependency or a fault in our code or
-/// data. Both answer 500; operators read the difference in the log.
+/// data. An unreachable dependency answers 503 `service_unavailable` with `Retry-After` (the
+/// same request may work in a moment, and load balancers and clients retry a 503), a fault
+/// 500; neither says more, and both are logged with their cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureClass {
     /// A dependency could not be reached or answered too late.
@@ -351,12 +353,18 @@ impl ApiError {
         }
     }
 
-    /// A 500 whose cause is logged and never shown.
+    /// A 500 (a fault) or a 503 (an unreachable dependency) whose cause is logged and never
+    /// shown.
     pub fn internal<E>(class: FailureClass, source: E) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let mut error = Self::new(ErrorCode::InternalError, INTERNAL_DETAIL);
+        let mut error = match class {
+            FailureClass::Fault => Self::new(ErrorCode::InternalError, INTERNAL_DETAIL),
+            FailureClass::Unavailable => {
+                Self::new(ErrorCode::ServiceUnavailable, UNAVAILABLE_DETAIL)
+            }
+        };
         error.internal = Some(InternalError {
             source: Arc::new(source),
             class,
@@ -412,6 +420,10 @@ fn retry_after_secs(wait: std::time::Duration) -> u64 {
 /// carries, and never in the response.
 const INTERNAL_DETAIL: &str =
     "the server failed to answer; quote the x-request-id response header when reporting it";
+
+/// The detail of a 503 for an unreachable dependency; which one is in the log only.
+const UNAVAILABLE_DETAIL: &str =
+    "a service this request needs is unreachable; retry after the time in the Retry-After header";
 
 /// The RFC 9457 document.
 #[derive(Serialize)]
@@ -761,7 +773,10 @@ mod tests {
     }
 
     async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
-        let response = error.into_response();
+        split(error.into_response()).await
+    }
+
+    async fn split(response: Response) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
         let status = response.status();
         let headers = response.headers().clone();
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -830,14 +845,14 @@ mod tests {
 
     #[tokio::test]
     async fn internal_errors_say_nothing() {
-        let cause = std::io::Error::other("connection to 10.0.0.7 refused");
-        let response = ApiError::internal(FailureClass::Unavailable, cause).into_response();
+        let cause = std::io::Error::other("row 7 holds a negative count");
+        let response = ApiError::internal(FailureClass::Fault, cause).into_response();
         let logged = response
             .extensions()
             .get::<InternalError>()
             .unwrap()
             .to_string();
-        assert!(logged.contains("10.0.0.7"));
+        assert!(logged.contains("row 7"));
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
@@ -850,6 +865,20 @@ mod tests {
                 "code": "internal_error",
             })
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_dependency_is_a_503_that_names_nothing() {
+        let cause = std::io::Error::other("connection to 10.0.0.7 refused");
+        let response = ApiError::internal(FailureClass::Unavailable, cause).into_response();
+        let internal = response.extensions().get::<InternalError>().unwrap();
+        assert_eq!(internal.class(), FailureClass::Unavailable);
+        assert!(internal.to_string().contains("10.0.0.7"), "logged in full");
+        let (status, headers, body) = split(response).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[header::RETRY_AFTER], "5");
+        assert_eq!(body["code"], "service_unavailable");
+        assert_eq!(body["detail"], UNAVAILABLE_DETAIL);
     }
 
     #[tokio::test]

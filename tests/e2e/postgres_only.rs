@@ -11,10 +11,11 @@ use sqlx::Connection as _;
 use crate::restart::{check_revocations_survive_a_crash, with_public_url};
 use crate::startup::{RUN_TIMEOUT, assert_refused, serve_with};
 use crate::support::database::Database;
+use crate::support::relay::Relay;
 use crate::support::smtp::{SinkTls, SmtpSink};
 use crate::support::{
-    Issuer, Options, PASSWORD, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, assert_problem,
-    assert_refresh_token_format, fresh_email, otp, send,
+    Issuer, Options, PASSWORD, POSTGRES_REDIS_BACKEND_TEXT, Response, Sandbox, Services,
+    assert_problem, assert_refresh_token_format, fresh_email, otp, send,
 };
 
 /// 0003: "a revocation reaches other replicas within ~1 s"; this bounds the wait generously for
@@ -448,4 +449,33 @@ async fn forgot_answers_before_the_reset_link_is_queued() {
     await_lock_waiters(&issuer, 1).await;
     holding.rollback().await.unwrap();
     sink.first_to(&email, "Reset your password").await;
+}
+
+/// A dependency that cannot be reached answers 503 `service_unavailable` with `Retry-After`,
+/// never a 500: clients and load balancers retry a 503, and the same request works once the
+/// dependency is back. The issuer reaches Redis (the rate limiter's store) through a relay
+/// that the test cuts; the answer names nothing of the cause.
+#[tokio::test]
+async fn cut_off_redis_answers_503_with_retry_after() {
+    let Some(services) = Services::available().await else {
+        return;
+    };
+    let relay = Relay::start(services.redis_address().await).await;
+    let redis_url = format!("redis://{}", relay.address());
+    let options = Options::new().env("PORTCULLIS_REDIS_URL", &redis_url);
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+
+    relay.cut();
+    let refused = tokio::time::timeout(RUN_TIMEOUT, issuer.login_raw(&account.email, PASSWORD))
+        .await
+        .expect("an answer while Redis is cut off");
+    assert_problem(&refused, 503, "service_unavailable");
+    assert_eq!(refused.header("retry-after"), Some("5"), "{refused:?}");
+    assert!(
+        !refused.text.contains(&relay.address().to_string()),
+        "{refused:?}"
+    );
 }

@@ -16,6 +16,11 @@
 pub(crate) mod database;
 pub(crate) mod jwt;
 pub(crate) mod otp;
+#[allow(
+    dead_code,
+    reason = "only the postgres target's own tests cut an issuer off from Redis"
+)]
+pub(crate) mod relay;
 pub(crate) mod smtp;
 
 use std::collections::BTreeMap;
@@ -140,6 +145,22 @@ impl Services {
         }
         println!("skipped: {problem}");
         None
+    }
+
+    /// Where Redis listens, for a relay in front of it.
+    #[allow(
+        dead_code,
+        reason = "only the postgres target's own tests cut an issuer off from Redis"
+    )]
+    pub(crate) async fn redis_address(&self) -> std::net::SocketAddr {
+        let url = reqwest::Url::parse(&self.redis_url).expect("a Redis URL");
+        let host = url.host_str().expect("a Redis host").to_owned();
+        let port = url.port().unwrap_or(6379);
+        tokio::net::lookup_host((host, port))
+            .await
+            .expect("resolve the Redis host")
+            .next()
+            .expect("an address for the Redis host")
     }
 
     async fn check(&self) -> Result<(), String> {

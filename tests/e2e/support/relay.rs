@@ -17,7 +17,9 @@ pub(crate) struct Relay {
 impl Relay {
     /// Starts relaying a fresh loopback port to `target`.
     pub(crate) async fn start(target: SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the relay");
         let address = listener.local_addr().expect("the relay's address");
         let accept = tokio::spawn(async move {
             // Owned here, so aborting this task closes every relayed connection too.
