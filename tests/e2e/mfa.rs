@@ -935,3 +935,36 @@ async fn mfa_a_new_password_ends_half_done_logins() {
     let after = issuer.login_raw(email, RESET).await;
     assert_pwd_otp(verify(&issuer, after.str_field("mfa_token"), &code).await);
 }
+
+/// Two regenerations side by side, each with a different backup code of the same set (a
+/// double submit from two tabs): the one that runs second finds the set already replaced, so
+/// its code is refused instead of being answered with codes that no longer work. The codes
+/// that were handed out are the ones that work.
+#[tokio::test]
+async fn mfa_side_by_side_regenerations_hand_out_only_working_codes() {
+    let Some(issuer) = Issuer::start_with(Options::new().rate_limits_raised()).await else {
+        return;
+    };
+    let user = enrolled(&issuer).await;
+    let bearer = &user.account.tokens.access_token;
+    let mut set = user.backup_codes.clone();
+    for round in 0..3 {
+        let mut regenerations = JoinSet::new();
+        for code in &set[..2] {
+            let request = issuer
+                .request(Method::POST, "/v1/auth/mfa/backup-codes/regenerate")
+                .bearer_auth(bearer)
+                .json(&json!({"code": code}));
+            regenerations.spawn(send(request));
+        }
+        let answers = regenerations.join_all().await;
+        let (won, lost): (Vec<_>, Vec<_>) = answers.iter().partition(|r| r.status == 200);
+        assert_eq!(won.len(), 1, "round {round}: {answers:#?}");
+        assert_problem(lost[0], 401, "invalid_mfa_code");
+        set = backup_codes(won[0]);
+        let status = mfa_status(&issuer, bearer).await;
+        assert_eq!(status["backup_codes_left"], 10, "round {round}: {status}");
+    }
+    let token = mfa_token(&issuer, &user.account.email).await;
+    assert_pwd_otp(verify(&issuer, &token, &set[9]).await);
+}

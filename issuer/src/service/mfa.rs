@@ -33,8 +33,8 @@ use crate::crypto::secret::SecretString;
 use crate::error::{ApiError, ErrorCode, FailureClass, FieldError};
 use crate::ids::{TenantId, UserId};
 use crate::store::{
-    ChallengePurpose, CompletionOutcome, ConfirmOutcome, MfaStore, NewChallenge, SpentFactor,
-    Tenant, TotpConfirmation, UserStore,
+    ChallengePurpose, CompletionOutcome, ConfirmOutcome, MfaStore, NewChallenge,
+    RegenerationOutcome, SpentFactor, Tenant, TotpConfirmation, UserStore,
 };
 
 /// The `amr` values (RFC 8176) of a login with password and second factor. A backup code is
@@ -489,18 +489,28 @@ impl MfaService {
         let factor = Factor::parse(code)?;
         self.require_enrolled(&subject).await?;
         let attempt = self.guard(&subject, kind, context).await?;
-        let method = self
-            .spend_code(&subject, &attempt, factor, kind, context)
-            .await?;
+        let method = factor.method();
+        let Some(spent) = self.checked_factor(&subject, factor).await? else {
+            return Err(self
+                .factor_failed(&subject, &attempt, kind, method, context)
+                .await?);
+        };
         let (codes, hashes) = new_backup_codes();
         let now = deps.clock.now();
-        let replaced = deps
+        let outcome = deps
             .store
-            .replace_backup_codes(subject.tenant.id, subject.user, &hashes, now)
+            .regenerate_backup_codes(subject.tenant.id, subject.user, spent, &hashes, now)
             .await?;
-        if !replaced {
-            return Err(not_enrolled());
+        match outcome {
+            RegenerationOutcome::Replaced => {}
+            RegenerationOutcome::NotEnrolled => return Err(not_enrolled()),
+            RegenerationOutcome::FactorRefused => {
+                return Err(self
+                    .factor_failed(&subject, &attempt, kind, method, context)
+                    .await?);
+            }
         }
+        self.audit_backup_code_use(&subject, spent, context).await?;
         deps.lockout.succeeded(&subject.key).await?;
         info!(target: "security", event = "backup_codes_regenerated", subject_id = %subject.user);
         self.audit(&subject, kind, AuditOutcome::Success, context, method)
@@ -714,17 +724,28 @@ impl MfaService {
                 .factor_failed(subject, attempt, kind, method, context)
                 .await?);
         };
+        self.audit_backup_code_use(subject, spent, context).await?;
+        Ok(method)
+    }
+
+    /// Records a spent backup code (`backup_code_used`); a TOTP step records nothing here.
+    async fn audit_backup_code_use(
+        &self,
+        subject: &Subject,
+        spent: SpentFactor,
+        context: &RequestContext,
+    ) -> Result<(), ApiError> {
         if let SpentFactor::BackupCode(_) = spent {
             self.audit(
                 subject,
                 AuditKind::BackupCodeUsed,
                 AuditOutcome::Success,
                 context,
-                method,
+                "backup_code",
             )
             .await?;
         }
-        Ok(method)
+        Ok(())
     }
 
     async fn check_password(

@@ -719,6 +719,18 @@ pub(crate) enum CompletionOutcome {
     FactorRefused,
 }
 
+/// What a backup-code regeneration did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RegenerationOutcome {
+    /// The factor is spent and the new codes replace the old.
+    Replaced,
+    /// The user has no confirmed TOTP; nothing changed.
+    NotEnrolled,
+    /// The factor was already spent, or the backup code is not in the current set; nothing
+    /// changed.
+    FactorRefused,
+}
+
 /// TOTP secrets, backup codes, MFA challenges and the tenant MFA policy (design note 0005).
 /// Every spend is one conditional write, so a code, a backup code or an `mfa_token` is used
 /// once, also when it is presented concurrently on several replicas.
@@ -759,14 +771,18 @@ pub(crate) trait MfaStore: Send + Sync + Debug {
     ) -> Result<CompletionOutcome, StoreError>;
     /// Removes the secret and the backup codes; `false` if there was no confirmed secret.
     async fn disable_totp(&self, tenant: TenantId, user: UserId) -> Result<bool, StoreError>;
-    /// Replaces the backup codes of a user with confirmed TOTP; `false` if there is none.
-    async fn replace_backup_codes(
+    /// Spends `factor` and replaces the backup codes of a user with confirmed TOTP, in one
+    /// transaction under the user's TOTP row lock: of two regenerations side by side, the
+    /// later one finds the earlier one's set in place, so a backup code from the old set is
+    /// refused rather than answered with codes that are replaced at once.
+    async fn regenerate_backup_codes(
         &self,
         tenant: TenantId,
         user: UserId,
+        factor: SpentFactor,
         codes: &[TokenHash],
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<RegenerationOutcome, StoreError>;
     /// How many unused backup codes the user has.
     async fn backup_codes_left(&self, tenant: TenantId, user: UserId) -> Result<u32, StoreError>;
     /// Stores a challenge, deleting the user's spent and expired ones.

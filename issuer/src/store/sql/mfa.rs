@@ -16,7 +16,7 @@ use crate::crypto::refresh::TokenHash;
 use crate::ids::{TenantId, UserId};
 use crate::store::{
     Challenge, ChallengePurpose, CompletionOutcome, ConfirmOutcome, MfaStore, NewChallenge,
-    SpentFactor, StoreError, StoredTotp, TotpConfirmation,
+    RegenerationOutcome, SpentFactor, StoreError, StoredTotp, TotpConfirmation,
 };
 
 #[async_trait]
@@ -170,16 +170,18 @@ impl<B: SqlBackend> MfaStore for B {
         Ok(true)
     }
 
-    async fn replace_backup_codes(
+    async fn regenerate_backup_codes(
         &self,
         tenant: TenantId,
         user: UserId,
+        factor: SpentFactor,
         codes: &[TokenHash],
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RegenerationOutcome, StoreError> {
         let mut tx = self.write().await?;
-        // Under the row lock, the check and the delete below see a concurrent regeneration's
-        // codes once it has committed (READ COMMITTED), and delete them.
+        // Under the row lock, the check, the spend and the delete below see a concurrent
+        // regeneration's codes once it has committed (READ COMMITTED). Dropping `tx` rolls
+        // back.
         B::lock(&mut tx, WriteLock::MfaTotp { tenant, user }).await?;
         let enrolled = B::query(
             "SELECT 1 AS one FROM mfa_totp \
@@ -188,11 +190,14 @@ impl<B: SqlBackend> MfaStore for B {
         .id(tenant.as_uuid())
         .id(user.as_uuid());
         if B::fetch_optional(enrolled, &mut tx).await?.is_none() {
-            return Ok(false);
+            return Ok(RegenerationOutcome::NotEnrolled);
+        }
+        if !spend::<B>(&mut tx, tenant, user, factor, now).await? {
+            return Ok(RegenerationOutcome::FactorRefused);
         }
         store_backup_codes::<B>(&mut tx, tenant, user, codes, now).await?;
         B::commit(tx).await?;
-        Ok(true)
+        Ok(RegenerationOutcome::Replaced)
     }
 
     async fn backup_codes_left(&self, tenant: TenantId, user: UserId) -> Result<u32, StoreError> {
@@ -568,11 +573,16 @@ mod tests {
         );
         assert!(!store.disable_totp(DEFAULT_TENANT, user).await.unwrap());
         let codes = [[8; 32]];
-        assert!(
-            !store
-                .replace_backup_codes(DEFAULT_TENANT, user, &codes, at(400))
-                .await
-                .unwrap()
-        );
+        let regenerated = store
+            .regenerate_backup_codes(
+                DEFAULT_TENANT,
+                user,
+                SpentFactor::TotpStep(1),
+                &codes,
+                at(400),
+            )
+            .await
+            .unwrap();
+        assert_eq!(regenerated, RegenerationOutcome::NotEnrolled);
     }
 }
