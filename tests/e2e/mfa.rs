@@ -968,3 +968,70 @@ async fn mfa_side_by_side_regenerations_hand_out_only_working_codes() {
     let token = mfa_token(&issuer, &user.account.email).await;
     assert_pwd_otp(verify(&issuer, &token, &set[9]).await);
 }
+
+/// Someone who registers an address before its owner and turns on TOTP must not keep the
+/// owner out: the owner's reset from the mailed link proves the address, and since it had
+/// never been verified, the second factor set up without that proof goes (with an alert and
+/// an audit event). Once an address is verified, a reset leaves its second factor alone.
+#[tokio::test]
+async fn mfa_set_up_before_the_address_was_verified_goes_with_a_reset() {
+    const OWNERS: &str = "the owner's own passphrase";
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let options = Options::new().rate_limits_raised().smtp(&sink);
+    let Some(issuer) = Issuer::start_with(options).await else {
+        return;
+    };
+    let reset = |email: String, round: usize| {
+        let issuer = &issuer;
+        let sink = &sink;
+        async move {
+            let body = json!({"email": email});
+            let forgot = post(issuer, "/v1/auth/password/forgot", None, &body).await;
+            assert_eq!(forgot.status, 202, "{forgot:?}");
+            let mail = sink.nth_to(&email, "Reset your password", round).await;
+            let body = json!({"token": mail.token(), "new_password": OWNERS});
+            let done = post(issuer, "/v1/auth/password/reset", None, &body).await;
+            assert_eq!(done.status, 204, "{done:?}");
+        }
+    };
+
+    let squatted = enrolled(&issuer).await;
+    let email = squatted.account.email.clone();
+    reset(email.clone(), 1).await;
+    let owner = Tokens::from_response(issuer.login_raw(&email, OWNERS).await);
+    assert_eq!(
+        mfa_status(&issuer, &owner.access_token).await,
+        json!({"totp_enabled": false, "backup_codes_left": 0})
+    );
+    sink.first_to(&email, "Two-step verification is off").await;
+    let admin_email = crate::support::fresh_email("admin");
+    let admin_id = issuer.register_ok(&admin_email, PASSWORD).await;
+    let mut database = issuer.sandbox().database().await;
+    database.grant_role(&admin_id, "admin").await;
+    drop(database);
+    let admin = issuer.login(&admin_email, PASSWORD).await.access_token;
+    let query = format!(
+        "/v1/audit-events?type=mfa_disabled&user_id={}",
+        squatted.account.user_id
+    );
+    let listed = issuer.get_with_bearer(&query, &admin).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(
+        listed.body["events"][0]["detail"]["method"], "password_reset",
+        "{listed:?}"
+    );
+
+    let verified = issuer.signup().await;
+    let link = sink
+        .first_to(&verified.email, "Confirm your email address")
+        .await;
+    let body = json!({"token": link.token()});
+    let confirmed = post(&issuer, "/v1/auth/email/verify", None, &body).await;
+    assert_eq!(confirmed.status, 204, "{confirmed:?}");
+    let bearer = &verified.tokens.access_token;
+    let secret = enroll(&issuer, bearer).await.str_field("secret").to_owned();
+    backup_codes(&confirm(&issuer, bearer, &otp::code(&secret, 0)).await);
+    reset(verified.email.clone(), 1).await;
+    let after = issuer.login_raw(&verified.email, OWNERS).await;
+    assert_eq!(after.body["mfa_required"], true, "{after:?}");
+}

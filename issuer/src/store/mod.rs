@@ -719,6 +719,16 @@ pub(crate) enum CompletionOutcome {
     FactorRefused,
 }
 
+/// A password reset that took place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PasswordReset {
+    pub(crate) user: UserId,
+    /// The address had never been verified and a second factor was set up: it is gone. Whoever
+    /// set it up had not proved the address, so it may be someone who registered the address
+    /// before its owner and would otherwise keep the owner out after the reset.
+    pub(crate) removed_unproven_mfa: bool,
+}
+
 /// What a backup-code regeneration did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RegenerationOutcome {
@@ -937,15 +947,16 @@ pub(crate) trait OneTimeTokenStore: Send + Sync + Debug {
         token: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError>;
-    /// Consumes an unexpired reset token, sets the password hash and retires the user's other
-    /// reset tokens; the user, or `None` for an unknown, used or expired token.
+    /// Consumes an unexpired reset token, sets the password hash, marks the address verified
+    /// and retires the user's other reset tokens; if the address had never been verified, also
+    /// removes the second factor. `None` for an unknown, used or expired token.
     async fn reset_password(
         &self,
         tenant: TenantId,
         token: &[u8; 32],
         now: DateTime<Utc>,
         password_hash: &str,
-    ) -> Result<Option<UserId>, StoreError>;
+    ) -> Result<Option<PasswordReset>, StoreError>;
     /// Replaces a user's password hash, if it is still `checked_hash` (the one the current
     /// password was checked against), and retires their reset tokens. `false`, changing
     /// nothing: a reset or another change replaced the password after the check, so the

@@ -7,7 +7,8 @@
 //!   is logged.
 //! - `reset` consumes the mailed token in the transaction that sets the password, retires the
 //!   user's other reset links, revokes every session and token of the user through the
-//!   revocation feed, so edges drop them too, and clears the account's lockout.
+//!   revocation feed, so edges drop them too, and clears the account's lockout. If the address
+//!   had never been verified, it also removes a second factor (see `PasswordReset`).
 //! - `change` checks the current password under the lockout (the same account key as login),
 //!   then sets the new one, retires reset links and revokes every other session.
 
@@ -21,7 +22,7 @@ use super::{AccountService, email_error, nfc, password_error};
 use crate::crypto::link_token::LinkToken;
 use crate::crypto::secret::SecretString;
 use crate::error::{ApiError, ErrorCode, FieldError};
-use crate::ids::TenantId;
+use crate::ids::{TenantId, UserId};
 use crate::service::audit::{AuditEvent, AuditKind, AuditOutcome, RequestContext};
 use crate::service::email;
 use crate::service::lockout::AccountKey;
@@ -132,7 +133,7 @@ impl AccountService {
         }
         let password_hash = deps.hasher.hash(password).await?;
         let now = deps.clock.now();
-        let Some(user) = deps
+        let Some(reset) = deps
             .one_time_tokens
             .reset_password(tenant.id, &token.hash(), now, &password_hash)
             .await?
@@ -140,6 +141,10 @@ impl AccountService {
             warn!(target: "security", event = "password_reset", outcome = "invalid_token");
             return Err(invalid_link_token());
         };
+        let user = reset.user;
+        if reset.removed_unproven_mfa {
+            self.unproven_mfa_removed(tenant, user, context).await?;
+        }
         let sessions = deps
             .sessions
             .revoke_user_sessions(tenant.id, user, None, "password_reset")
@@ -163,6 +168,33 @@ impl AccountService {
             .await?;
         deps.mailer
             .notify(tenant.id, user, Notice::PasswordChanged)
+            .await;
+        Ok(())
+    }
+
+    /// Records and mails the removal of a second factor set up before the address was ever
+    /// verified, which a reset does: whoever set it up may not own the address.
+    async fn unproven_mfa_removed(
+        &self,
+        tenant: &Tenant,
+        user: UserId,
+        context: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let deps = &self.deps;
+        warn!(target: "security", event = "mfa_disabled", subject_id = %user,
+            method = "password_reset", "second factor set up before verification removed");
+        deps.audit
+            .record(AuditEvent {
+                tenant: tenant.id,
+                user: Some(user),
+                kind: AuditKind::MfaDisabled,
+                outcome: AuditOutcome::Success,
+                context,
+                detail: json!({"method": "password_reset", "email_was_unverified": true}),
+            })
+            .await?;
+        deps.mailer
+            .notify(tenant.id, user, Notice::MfaDisabled)
             .await;
         Ok(())
     }

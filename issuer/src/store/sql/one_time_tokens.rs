@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Binds as _, Columns as _, SqlBackend};
 use crate::ids::{TenantId, UserId};
-use crate::store::{LinkPurpose, OneTimeTokenStore, StoreError};
+use crate::store::{LinkPurpose, OneTimeTokenStore, PasswordReset, StoreError};
 
 /// Consumes `token` for `purpose` inside the caller's transaction; the user it belongs to.
 async fn consume<B: SqlBackend>(
@@ -87,6 +87,29 @@ async fn set_password<B: SqlBackend>(
     Ok(())
 }
 
+/// Removes the TOTP secret and backup codes of a user whose address has never been verified;
+/// whether there was a secret. Call it before the address is marked verified.
+async fn remove_unproven_mfa<B: SqlBackend>(
+    conn: &mut B::Conn,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let codes = B::query(
+        "DELETE FROM mfa_backup_codes WHERE tenant_id = $1 AND user_id = $2 AND EXISTS \
+         (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid());
+    B::execute(codes, conn).await?;
+    let query = B::query(
+        "DELETE FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2 AND EXISTS \
+         (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid());
+    Ok(B::execute(query, conn).await? > 0)
+}
+
 async fn mark_verified<B: SqlBackend>(
     conn: &mut B::Conn,
     tenant: TenantId,
@@ -129,18 +152,22 @@ impl<B: SqlBackend> OneTimeTokenStore for B {
         token: &[u8; 32],
         now: DateTime<Utc>,
         password_hash: &str,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<PasswordReset>, StoreError> {
         let mut tx = self.write().await?;
         let purpose = LinkPurpose::ResetPassword;
         let Some(user) = consume::<B>(&mut tx, tenant, token, purpose, now).await? else {
             return Ok(None);
         };
         set_password::<B>(&mut tx, tenant, user, password_hash).await?;
+        let removed_unproven_mfa = remove_unproven_mfa::<B>(&mut tx, tenant, user).await?;
         mark_verified::<B>(&mut tx, tenant, user, now).await?;
         retire::<B>(&mut tx, tenant, user, purpose, now).await?;
         end_pending_logins::<B>(&mut tx, tenant, user, now).await?;
         B::commit(tx).await?;
-        Ok(Some(user))
+        Ok(Some(PasswordReset {
+            user,
+            removed_unproven_mfa,
+        }))
     }
 
     async fn change_password(

@@ -611,7 +611,8 @@ mod tests {
         let mut winners = 0;
         for task in tasks {
             if let Some(winner) = task.await.unwrap() {
-                assert_eq!(winner, ada.id);
+                assert_eq!(winner.user, ada.id);
+                assert!(!winner.removed_unproven_mfa);
                 winners += 1;
             }
         }
