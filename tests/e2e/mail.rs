@@ -88,7 +88,9 @@ async fn mail_registration_link_verifies_the_address_once_and_welcomes() {
         .count();
     assert_eq!(verifications, 1);
     assert!(
-        alert.text.contains("from 127.0.0.1 (mail-e2e/<1.0>)"),
+        alert
+            .text
+            .contains("from 127.0.0.1, with a browser that calls itself \"mail-e2e/<1.0>\""),
         "{alert:?}"
     );
     assert!(

@@ -76,6 +76,25 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// The longest user agent a sign-in alert quotes, in characters.
+const SHOWN_USER_AGENT_CHARS: usize = 100;
+
+/// The client's own name for itself, as an alert quotes it: cut to
+/// [`SHOWN_USER_AGENT_CHARS`], since it is text anyone with the password chooses and must
+/// not grow into a message of its own inside the owner's warning.
+fn shown_user_agent(user_agent: Option<&str>) -> String {
+    let Some(user_agent) = user_agent.map(str::trim).filter(|agent| !agent.is_empty()) else {
+        return "unknown".to_owned();
+    };
+    let mut chars = user_agent.chars();
+    let shown: String = chars.by_ref().take(SHOWN_USER_AGENT_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{shown}…")
+    } else {
+        shown
+    }
+}
+
 /// Renders and queues messages.
 #[derive(Debug)]
 pub(crate) struct Mailer {
@@ -185,7 +204,7 @@ impl Mailer {
             Notice::NewSignIn { ip, user_agent } => {
                 let extra = context! {
                     ip => ip.to_string(),
-                    user_agent => user_agent.as_deref().unwrap_or("unknown browser"),
+                    user_agent => shown_user_agent(user_agent.as_deref()),
                 };
                 context = context! { ..extra, ..context };
             }
@@ -280,5 +299,16 @@ mod tests {
         assert_eq!(names.len(), notices.len());
         assert_eq!(Notice::MfaEnabled.kind(), Kind::MfaEnabled);
         assert_eq!(Notice::MfaDisabled.kind(), Kind::MfaDisabled);
+    }
+
+    #[test]
+    fn alerts_quote_at_most_a_hundred_characters_of_the_user_agent() {
+        assert_eq!(shown_user_agent(None), "unknown");
+        assert_eq!(shown_user_agent(Some("  ")), "unknown");
+        assert_eq!(shown_user_agent(Some("curl/8.5.0")), "curl/8.5.0");
+        let long = format!("Mozilla/5.0 {}", "é".repeat(200));
+        let shown = shown_user_agent(Some(&long));
+        assert_eq!(shown.chars().count(), SHOWN_USER_AGENT_CHARS + 1);
+        assert!(shown.ends_with('…') && long.starts_with(shown.trim_end_matches('…')));
     }
 }

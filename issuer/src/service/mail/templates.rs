@@ -81,10 +81,11 @@ impl Kind {
             ],
             Self::NewSignIn => [
                 "New sign-in to your account",
-                "Hello,\n\nyour account was signed in to at {{ time }} from {{ ip }} \
-                 ({{ user_agent }}).\n\nIf it was not you, change your password now.\n",
+                "Hello,\n\nyour account was signed in to at {{ time }} from {{ ip }}, with a \
+                 browser that calls itself \"{{ user_agent }}\".\n\n\
+                 If it was not you, change your password now.\n",
                 "<p>Hello,</p><p>your account was signed in to at {{ time }} from \
-                 {{ ip }} ({{ user_agent }}).</p>\
+                 {{ ip }}, with a browser that calls itself \"{{ user_agent }}\".</p>\
                  <p>If it was not you, change your password now.</p>",
             ],
             Self::PasswordChanged => [
