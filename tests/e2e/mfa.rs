@@ -901,6 +901,11 @@ async fn mfa_a_new_password_ends_half_done_logins() {
     let user = enrolled(&issuer).await;
     let email = &user.account.email;
     let code = otp::code(&user.secret, 1);
+    // A verified address: a reset of an unverified one would remove the second factor.
+    let link = sink.first_to(email, "Confirm your email address").await;
+    let body = json!({"token": link.token()});
+    let verified = post(&issuer, "/v1/auth/email/verify", None, &body).await;
+    assert_eq!(verified.status, 204, "{verified:?}");
 
     let before_change = mfa_token(&issuer, email).await;
     let body = json!({"current_password": PASSWORD, "new_password": CHANGED});
