@@ -708,3 +708,38 @@ async fn mail_without_smtp_url_the_issuer_says_mail_stays_queued() {
     assert!(status.success(), "{status}");
     assert!(stderr.contains("mail.smtp_url is not set"), "{stderr}");
 }
+
+/// A login with the old password that is being checked while a reset commits must not come
+/// out with a working session: it read the old hash before the reset, and it opens its
+/// session after the reset has swept the user's sessions. Argon2 is slowed (passes) so that
+/// the login's check spans the reset's commit: the login is sent while the reset is still
+/// hashing the new password.
+#[tokio::test]
+async fn mail_a_login_racing_a_reset_gets_no_session() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let slow =
+        Options::new().config("[password]\nargon2_iterations = 100\nargon2_memory_kib = 38912\n");
+    let Some(issuer) = start(&sink, slow).await else {
+        return;
+    };
+    let account = issuer.signup().await;
+    let mail = reset_mail(&issuer, &sink, &account.email, 1).await;
+    let reset = issuer
+        .request(Method::POST, "/v1/auth/password/reset")
+        .json(&json!({"token": mail.token(), "new_password": NEW_PASSWORD}));
+    let resetting = tokio::spawn(send(reset));
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let login = issuer.login_raw(&account.email, PASSWORD).await;
+    let reset = resetting.await.unwrap();
+    assert_eq!(reset.status, 204, "{reset:?}");
+    if login.status == 200 {
+        let tokens = crate::support::Tokens::from_response(login);
+        let me = issuer.me(&tokens.access_token).await;
+        assert_eq!(
+            me.status, 401,
+            "a session of the old password outlived the reset"
+        );
+    } else {
+        assert_problem(&login, 401, "invalid_credentials");
+    }
+}

@@ -230,11 +230,21 @@ impl AccountService {
             }
         };
         let stored = credentials.map(|found| found.password_hash);
+        let checked = stored.clone().unwrap_or_default();
         let verified = deps.hasher.verify(password, stored).await?;
         match (verified, user) {
             (true, Some(user)) => {
-                self.login_succeeded(tenant, &key, &attempt, user, context)
-                    .await
+                let login = self
+                    .login_succeeded(tenant, &key, &attempt, user, context)
+                    .await?;
+                let users = deps.users.as_ref();
+                if password_unchanged(users, tenant.id, &normalized, user, &checked).await? {
+                    Ok(login)
+                } else {
+                    warn!(target: "security", event = "login", outcome = "password_changed",
+                        subject_id = %user);
+                    Err(password_changed_meanwhile())
+                }
             }
             _ => Err(self.login_failed(tenant, &attempt, user, context).await?),
         }
@@ -353,6 +363,30 @@ impl AccountService {
 /// NIST SP 800-63B §5.1.1.2: a password is normalized (NFC) before it is checked and hashed,
 /// so the composed and the decomposed spelling of `é` (which keyboards and platforms produce
 /// differently) are the same password. The unnormalized copy is wiped when dropped.
+/// Whether `email`'s account in `tenant` is still `user` with the password hash `checked`.
+///
+/// A login checks the password against the hash it read, then opens a session or an MFA
+/// challenge. A reset or change that commits in between sweeps away the sessions and
+/// challenges that exist when it runs, which misses one opened after the sweep. So an entry
+/// point asks this after it has opened its session or challenge and hands nothing out if the
+/// hash has changed: a change that commits before this read is seen here, and one that
+/// commits after it finds the session or challenge already there and ends it.
+pub(crate) async fn password_unchanged(
+    users: &dyn UserStore,
+    tenant: TenantId,
+    email: &str,
+    user: UserId,
+    checked: &str,
+) -> Result<bool, ApiError> {
+    let current = users.credentials(tenant, email).await?;
+    Ok(current.is_some_and(|found| found.user == user && found.password_hash == checked))
+}
+
+/// The answer when the password changed while a login was checking it.
+pub(crate) fn password_changed_meanwhile() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password")
+}
+
 pub(crate) fn nfc(password: SecretString) -> SecretString {
     if unicode_normalization::is_nfc(password.expose()) {
         return password;

@@ -16,7 +16,7 @@ use qrcode::render::svg;
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
-use super::accounts::nfc;
+use super::accounts::{nfc, password_changed_meanwhile, password_unchanged};
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
 use super::lockout::{AccountKey, Attempt, Lockout};
 use super::mail::{Mailer, Notice};
@@ -325,6 +325,8 @@ impl MfaService {
                 .await?);
         };
         let (codes, hashes) = new_backup_codes();
+        // Read before the challenge is spent: see `start_session`.
+        let checked_hash = self.password_hash(&subject).await?;
         let outcome = deps
             .store
             .confirm_totp(&TotpConfirmation {
@@ -363,7 +365,7 @@ impl MfaService {
             .notify(subject.tenant.id, subject.user, Notice::MfaEnabled)
             .await;
         let tokens = match subject.challenge {
-            Some(_) => Some(self.start_session(&subject, context).await?),
+            Some(_) => Some(self.start_session(&subject, &checked_hash, context).await?),
             None => None,
         };
         Ok(Confirmed {
@@ -396,6 +398,8 @@ impl MfaService {
                 .factor_failed(&subject, &attempt, AuditKind::MfaVerify, method, context)
                 .await?);
         };
+        // Read before the challenge is spent: see `start_session`.
+        let checked_hash = self.password_hash(&subject).await?;
         let now = self.deps.clock.now();
         let outcome = self
             .deps
@@ -413,7 +417,7 @@ impl MfaService {
         }
         self.factor_succeeded(&subject, AuditKind::MfaVerify, spent, context)
             .await?;
-        self.start_session(&subject, context).await
+        self.start_session(&subject, &checked_hash, context).await
     }
 
     /// Removes TOTP and the backup codes, with a current code or the password.
@@ -748,6 +752,19 @@ impl MfaService {
         Ok(())
     }
 
+    /// The user's password hash as stored now (empty if the account is gone).
+    async fn password_hash(&self, subject: &Subject) -> Result<String, ApiError> {
+        let found = self
+            .deps
+            .users
+            .credentials(subject.tenant.id, &subject.email)
+            .await?;
+        Ok(found
+            .filter(|found| found.user == subject.user)
+            .map(|found| found.password_hash)
+            .unwrap_or_default())
+    }
+
     async fn check_password(
         &self,
         subject: &Subject,
@@ -833,9 +850,15 @@ impl MfaService {
     }
 
     /// Opens the session of a login completed with a second factor.
+    ///
+    /// `checked_hash` is the password hash read before the login's challenge was spent. A
+    /// reset or change spends pending challenges, so if it committed before that spend the
+    /// login already failed; if it committed after, the hash differs now and the session is
+    /// not handed out (see `accounts::password_unchanged`).
     async fn start_session(
         &self,
         subject: &Subject,
+        checked_hash: &str,
         context: &RequestContext,
     ) -> Result<TokenPair, ApiError> {
         let amr = AMR_PASSWORD_OTP.iter().map(|&amr| amr.to_owned()).collect();
@@ -844,6 +867,13 @@ impl MfaService {
             .sessions
             .start(subject.tenant.id, subject.user, amr)
             .await?;
+        let users = self.deps.users.as_ref();
+        let (tenant, email, user) = (subject.tenant.id, &subject.email, subject.user);
+        if !password_unchanged(users, tenant, email, user, checked_hash).await? {
+            warn!(target: "security", event = "mfa_verify", outcome = "password_changed",
+                subject_id = %subject.user);
+            return Err(password_changed_meanwhile());
+        }
         self.deps
             .audit
             .record(AuditEvent {
