@@ -743,3 +743,42 @@ async fn mail_a_login_racing_a_reset_gets_no_session() {
         assert_problem(&login, 401, "invalid_credentials");
     }
 }
+
+/// The attempt that starts a lock records and mails it before its password is checked, so a
+/// client that hangs up during the (slowed) check cannot lock an account without a trace:
+/// the lock is in the audit log, the owner gets the alert, and the right password waits.
+#[tokio::test]
+async fn mail_a_lock_whose_client_hangs_up_is_still_recorded_and_mailed() {
+    let sink = SmtpSink::start(SinkTls::Plain).await;
+    let slow = Options::new().config(
+        "[password]\nargon2_iterations = 100\nargon2_memory_kib = 38912\n\
+         [lockout]\nmax_failures = 1\nlock_secs = 600\n",
+    );
+    let Some(issuer) = start(&sink, slow).await else {
+        return;
+    };
+    let email = fresh_email("hangs-up");
+    issuer.register_ok(&email, PASSWORD).await;
+    let wrong = issuer
+        .request(Method::POST, "/v1/auth/login")
+        .json(&json!({"email": email, "password": "not the password at all"}));
+    let patience = std::time::Duration::from_millis(300);
+    let hung_up = tokio::time::timeout(patience, send(wrong)).await;
+    assert!(
+        hung_up.is_err(),
+        "the slowed check outlasts the client: {hung_up:?}"
+    );
+
+    sink.first_to(&email, LOCKED_SUBJECT).await;
+    let mut database = issuer.sandbox().database().await;
+    assert_eq!(
+        database.lockout_counts().await,
+        (1, 1),
+        "counted, one lock recorded"
+    );
+    assert_problem(
+        &issuer.login_raw(&email, PASSWORD).await,
+        423,
+        "account_locked",
+    );
+}

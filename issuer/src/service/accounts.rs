@@ -13,7 +13,7 @@ use tracing::{info, instrument, warn};
 use unicode_normalization::UnicodeNormalization as _;
 
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
-use super::lockout::{AccountKey, Attempt, Lockout};
+use super::lockout::{AccountKey, Lockout};
 use super::mail::{Mailer, Notice};
 use super::mfa::{MfaService, MfaStatus, PendingLogin};
 use super::rate_limits::{Account, Action, RateLimits};
@@ -215,28 +215,22 @@ impl AccountService {
             return Err(ApiError::validation(errors));
         };
         let key = AccountKey::new(tenant.id, &normalized);
-        let begun = deps.lockout.begin(&key).await;
         // Known or not, the account is looked up the same way, also when it is locked.
         let credentials = deps.users.credentials(tenant.id, &normalized).await?;
         let user = credentials.as_ref().map(|found| found.user);
-        let attempt = match begun {
-            Ok(attempt) => attempt,
-            Err(refused) => {
-                if refused.code() == ErrorCode::AccountLocked {
-                    self.audit_login(tenant, user, context, AuditOutcome::Refused, json!({}))
-                        .await?;
-                }
-                return Err(refused);
+        if let Err(refused) = deps.lockout.begin(&key, user, context).await {
+            if refused.code() == ErrorCode::AccountLocked {
+                self.audit_login(tenant, user, context, AuditOutcome::Refused, json!({}))
+                    .await?;
             }
-        };
+            return Err(refused);
+        }
         let stored = credentials.map(|found| found.password_hash);
         let checked = stored.clone().unwrap_or_default();
         let verified = deps.hasher.verify(password, stored).await?;
         match (verified, user) {
             (true, Some(user)) => {
-                let login = self
-                    .login_succeeded(tenant, &key, &attempt, user, context)
-                    .await?;
+                let login = self.login_succeeded(tenant, &key, user, context).await?;
                 let users = deps.users.as_ref();
                 if password_unchanged(users, tenant.id, &normalized, user, &checked).await? {
                     Ok(login)
@@ -246,7 +240,7 @@ impl AccountService {
                     Err(password_changed_meanwhile())
                 }
             }
-            _ => Err(self.login_failed(tenant, &attempt, user, context).await?),
+            _ => Err(self.login_failed(tenant, user, context).await?),
         }
     }
 
@@ -257,13 +251,11 @@ impl AccountService {
         &self,
         tenant: &Tenant,
         key: &AccountKey,
-        attempt: &Attempt,
         user: UserId,
         context: &RequestContext,
     ) -> Result<LoginOutcome, ApiError> {
         let deps = &self.deps;
         if let Some(pending) = deps.mfa.after_password(tenant.id, user).await? {
-            deps.lockout.settle(attempt, Some(user), context).await?;
             info!(target: "security", event = "login", outcome = "mfa_required",
                 subject_id = %user);
             let detail = json!({"mfa_required": true});
@@ -293,11 +285,11 @@ impl AccountService {
         Ok(LoginOutcome::Tokens(tokens))
     }
 
-    /// Counts the failure; the answer is the same whether or not `user` exists.
+    /// Records the failure (the lockout counted it when the attempt began); the answer is the
+    /// same whether or not `user` exists.
     async fn login_failed(
         &self,
         tenant: &Tenant,
-        attempt: &Attempt,
         user: Option<UserId>,
         context: &RequestContext,
     ) -> Result<ApiError, ApiError> {
@@ -308,7 +300,6 @@ impl AccountService {
             account_exists = user.is_some(),
             subject_id = user.map(tracing::field::display),
         );
-        self.deps.lockout.settle(attempt, user, context).await?;
         self.audit_login(tenant, user, context, AuditOutcome::Failure, json!({}))
             .await?;
         Ok(ApiError::new(

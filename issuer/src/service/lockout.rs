@@ -4,10 +4,16 @@
 //! An entry point calls [`Lockout::begin`] before it checks the secret: while the account
 //! waits out a delay or a lock the attempt is refused (no Argon2 work and no code comparison,
 //! and a right secret is refused too); otherwise the attempt is counted as a failure at once.
-//! After the check, a success resets the counter ([`Lockout::succeeded`]) and anything else
-//! leaves the attempt counted ([`Lockout::settle`]). Counting before the check means that
-//! guesses sent side by side cannot all pass a guard that none of them has been counted by:
-//! the attempt that reaches a delay or the lock turns away every later one, on any replica.
+//! After the check, a success resets the counter ([`Lockout::succeeded`]); anything else
+//! leaves the attempt counted. Counting before the check means that guesses sent side by side
+//! cannot all pass a guard that none of them has been counted by: the attempt that reaches a
+//! delay or the lock turns away every later one, on any replica.
+//!
+//! The attempt that starts a lock records it (audit, log, alert mail) in `begin`, before its
+//! secret is checked: a client that drops the connection during the check cancels the rest
+//! of the request, and a lock must not start without a trace. If that attempt's secret turns
+//! out right, the success ends the lock at once; the owner has still learned that the
+//! account reached the lock.
 //! Counters are keyed by [`AccountKey`], a hash of tenant and normalized email, so an address
 //! without an account is delayed and locked exactly like a real one and the answers never
 //! tell them apart.
@@ -31,7 +37,7 @@ use crate::clock::Clock;
 use crate::config::LockoutSettings;
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId};
-use crate::store::{AttemptStart, LockoutChange, LockoutRule, LockoutStore};
+use crate::store::{AttemptStart, LockoutRule, LockoutStore};
 
 /// The account a secret is presented for: SHA-256 of tenant and normalized email. Stable
 /// across replicas, the same for an address with or without an account, and no address in
@@ -79,14 +85,6 @@ impl fmt::Debug for AccountKey {
     }
 }
 
-/// One secret check of an account, begun with [`Lockout::begin`] and already counted.
-#[derive(Debug)]
-pub(crate) struct Attempt {
-    key: AccountKey,
-    /// What counting it did; `None` with the lockout off.
-    change: Option<LockoutChange>,
-}
-
 /// Guards, counts and resets failures.
 #[derive(Debug)]
 pub(crate) struct Lockout {
@@ -123,61 +121,40 @@ impl Lockout {
 
     /// Begins a secret check of the account: refused while it waits out a delay or a lock,
     /// otherwise counted as a failure until [`Lockout::succeeded`] resets the counter. Call it
-    /// before the secret is checked.
+    /// before the secret is checked. If this attempt locks the account, the lock is recorded
+    /// in the audit log, logged at warn and, for a real account (`user`), mailed to its owner:
+    /// once per lock, whatever the entry point.
     ///
     /// # Errors
     ///
     /// 423 `account_locked` with `Retry-After` and `locked_until`; an internal error when the
-    /// store fails (closed: a lock must not vanish with the database).
+    /// store or the audit log fails (closed: a lock must not vanish with the database).
     #[instrument(skip_all, name = "lockout.begin")]
-    pub(crate) async fn begin(&self, key: &AccountKey) -> Result<Attempt, ApiError> {
+    pub(crate) async fn begin(
+        &self,
+        key: &AccountKey,
+        user: Option<UserId>,
+        context: &RequestContext,
+    ) -> Result<(), ApiError> {
         if !self.enabled {
-            return Ok(Attempt {
-                key: *key,
-                change: None,
-            });
+            return Ok(());
         }
         let now = self.clock.now();
-        match self
+        let change = match self
             .store
             .begin_attempt(key.tenant, &key.hash, now, self.rule)
             .await?
         {
-            AttemptStart::Refused(until) => Err(ApiError::account_locked(until, now)),
-            AttemptStart::Counted(change) => Ok(Attempt {
-                key: *key,
-                change: Some(change),
-            }),
-        }
-    }
-
-    /// Leaves the attempt counted: after a wrong secret, or after a right password that still
-    /// needs the second factor (only that factor resets the count, or the password would buy
-    /// unlimited guesses at the code). If this attempt locked the account, the lock is
-    /// recorded in the audit log, logged at warn and, for a real account (`user`), mailed to
-    /// its owner: once per lock, whatever the entry point.
-    ///
-    /// # Errors
-    ///
-    /// An internal error when the audit log fails.
-    #[instrument(skip_all, name = "lockout.settle")]
-    pub(crate) async fn settle(
-        &self,
-        attempt: &Attempt,
-        user: Option<UserId>,
-        context: &RequestContext,
-    ) -> Result<(), ApiError> {
-        let Some(change) = attempt.change.filter(|change| change.started_lock) else {
-            return Ok(());
+            AttemptStart::Refused(until) => return Err(ApiError::account_locked(until, now)),
+            AttemptStart::Counted(change) => change,
         };
-        let Some(until) = change.after.locked_until else {
-            return Ok(());
-        };
-        self.record_lock(&attempt.key, user, context, change.after.failures, until)
-            .await?;
-        if let Some(user) = user {
-            let notice = Notice::AccountLocked { until };
-            self.mailer.notify(attempt.key.tenant, user, notice).await;
+        if let (true, Some(until)) = (change.started_lock, change.after.locked_until) {
+            self.record_lock(key, user, context, change.after.failures, until)
+                .await?;
+            if let Some(user) = user {
+                let notice = Notice::AccountLocked { until };
+                self.mailer.notify(key.tenant, user, notice).await;
+            }
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use tracing::{info, instrument, warn};
 
 use super::accounts::{nfc, password_changed_meanwhile, password_unchanged};
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
-use super::lockout::{AccountKey, Attempt, Lockout};
+use super::lockout::{AccountKey, Lockout};
 use super::mail::{Mailer, Notice};
 use super::rate_limits::{Account, Action, RateLimits};
 use super::sessions::{SessionService, TokenPair};
@@ -314,14 +314,13 @@ impl MfaService {
         if stored.confirmed {
             return Err(already_enabled());
         }
-        let attempt = self
-            .guard(&subject, AuditKind::MfaEnrolled, context)
+        self.guard(&subject, AuditKind::MfaEnrolled, context)
             .await?;
         let secret = self.unseal(&subject, &stored.sealed)?;
         let now = deps.clock.now();
         let Some(step) = secret.matching_step(&code, unix_secs(now)) else {
             return Err(self
-                .factor_failed(&subject, &attempt, AuditKind::MfaEnrolled, "totp", context)
+                .factor_failed(&subject, AuditKind::MfaEnrolled, "totp", context)
                 .await?);
         };
         let (codes, hashes) = new_backup_codes();
@@ -391,11 +390,11 @@ impl MfaService {
         let (token, subject, factor) = self
             .challenged_subject(tenant, context, mfa_token, code)
             .await?;
-        let attempt = self.guard(&subject, AuditKind::MfaVerify, context).await?;
+        self.guard(&subject, AuditKind::MfaVerify, context).await?;
         let method = factor.method();
         let Some(spent) = self.checked_factor(&subject, factor).await? else {
             return Err(self
-                .factor_failed(&subject, &attempt, AuditKind::MfaVerify, method, context)
+                .factor_failed(&subject, AuditKind::MfaVerify, method, context)
                 .await?);
         };
         // Read before the challenge is spent: see `start_session`.
@@ -411,7 +410,7 @@ impl MfaService {
             CompletionOutcome::ChallengeGone => return Err(invalid_token()),
             CompletionOutcome::FactorRefused => {
                 return Err(self
-                    .factor_failed(&subject, &attempt, AuditKind::MfaVerify, method, context)
+                    .factor_failed(&subject, AuditKind::MfaVerify, method, context)
                     .await?);
             }
         }
@@ -442,16 +441,14 @@ impl MfaService {
             RemovalProof::Code(code) => {
                 let factor = Factor::parse(code.expose())?;
                 self.require_enrolled(&subject).await?;
-                let attempt = self.guard(&subject, kind, context).await?;
-                self.spend_code(&subject, &attempt, factor, kind, context)
-                    .await?
+                self.guard(&subject, kind, context).await?;
+                self.spend_code(&subject, factor, kind, context).await?
             }
             RemovalProof::Password(password) => {
                 let password = nfc(password);
                 self.require_enrolled(&subject).await?;
-                let attempt = self.guard(&subject, kind, context).await?;
-                self.check_password(&subject, &attempt, password, context)
-                    .await?;
+                self.guard(&subject, kind, context).await?;
+                self.check_password(&subject, password, context).await?;
                 "password"
             }
         };
@@ -492,12 +489,10 @@ impl MfaService {
         let kind = AuditKind::BackupCodesRegenerated;
         let factor = Factor::parse(code)?;
         self.require_enrolled(&subject).await?;
-        let attempt = self.guard(&subject, kind, context).await?;
+        self.guard(&subject, kind, context).await?;
         let method = factor.method();
         let Some(spent) = self.checked_factor(&subject, factor).await? else {
-            return Err(self
-                .factor_failed(&subject, &attempt, kind, method, context)
-                .await?);
+            return Err(self.factor_failed(&subject, kind, method, context).await?);
         };
         let (codes, hashes) = new_backup_codes();
         let now = deps.clock.now();
@@ -509,9 +504,7 @@ impl MfaService {
             RegenerationOutcome::Replaced => {}
             RegenerationOutcome::NotEnrolled => return Err(not_enrolled()),
             RegenerationOutcome::FactorRefused => {
-                return Err(self
-                    .factor_failed(&subject, &attempt, kind, method, context)
-                    .await?);
+                return Err(self.factor_failed(&subject, kind, method, context).await?);
             }
         }
         self.audit_backup_code_use(&subject, spent, context).await?;
@@ -645,15 +638,17 @@ impl MfaService {
         })
     }
 
-    /// Begins the lockout's attempt; a refusal is recorded in the audit log under `kind`.
+    /// Begins (counts) the lockout's attempt; a refusal is recorded in the audit log under
+    /// `kind`.
     async fn guard(
         &self,
         subject: &Subject,
         kind: AuditKind,
         context: &RequestContext,
-    ) -> Result<Attempt, ApiError> {
-        match self.deps.lockout.begin(&subject.key).await {
-            Ok(attempt) => Ok(attempt),
+    ) -> Result<(), ApiError> {
+        let user = Some(subject.user);
+        match self.deps.lockout.begin(&subject.key, user, context).await {
+            Ok(()) => Ok(()),
             Err(refused) => {
                 if refused.code() == ErrorCode::AccountLocked {
                     self.audit(subject, kind, AuditOutcome::Refused, context, "locked")
@@ -706,7 +701,6 @@ impl MfaService {
     async fn spend_code(
         &self,
         subject: &Subject,
-        attempt: &Attempt,
         factor: Factor,
         kind: AuditKind,
         context: &RequestContext,
@@ -724,9 +718,7 @@ impl MfaService {
             None => None,
         };
         let Some(spent) = spent else {
-            return Err(self
-                .factor_failed(subject, attempt, kind, method, context)
-                .await?);
+            return Err(self.factor_failed(subject, kind, method, context).await?);
         };
         self.audit_backup_code_use(subject, spent, context).await?;
         Ok(method)
@@ -768,7 +760,6 @@ impl MfaService {
     async fn check_password(
         &self,
         subject: &Subject,
-        attempt: &Attempt,
         password: SecretString,
         context: &RequestContext,
     ) -> Result<(), ApiError> {
@@ -784,9 +775,6 @@ impl MfaService {
         }
         warn!(target: "security", event = "mfa_disabled", outcome = "failure",
             subject_id = %subject.user, method = "password");
-        deps.lockout
-            .settle(attempt, Some(subject.user), context)
-            .await?;
         self.audit(
             subject,
             AuditKind::MfaDisabled,
@@ -801,21 +789,17 @@ impl MfaService {
         ))
     }
 
-    /// Counts a wrong or spent code and records it; the answer for the client.
+    /// Records a wrong or spent code (the lockout counted it when the attempt began); the
+    /// answer for the client.
     async fn factor_failed(
         &self,
         subject: &Subject,
-        attempt: &Attempt,
         kind: AuditKind,
         method: &'static str,
         context: &RequestContext,
     ) -> Result<ApiError, ApiError> {
         warn!(target: "security", event = kind.as_str(), outcome = "failure",
             subject_id = %subject.user, method);
-        self.deps
-            .lockout
-            .settle(attempt, Some(subject.user), context)
-            .await?;
         self.audit(subject, kind, AuditOutcome::Failure, context, method)
             .await?;
         Ok(invalid_code())

@@ -230,7 +230,8 @@ impl AccountService {
             return Err(ApiError::validation(errors));
         }
         let key = AccountKey::new(tenant, &profile.email);
-        let attempt = deps.lockout.begin(&key).await?;
+        let user = Some(principal.user);
+        deps.lockout.begin(&key, user, context).await?;
         let stored = deps
             .users
             .credentials(tenant, &profile.email)
@@ -240,9 +241,6 @@ impl AccountService {
         if !deps.hasher.verify(current, stored.clone()).await? {
             warn!(target: "security", event = "password_change", outcome = "failure",
                 subject_id = %principal.user);
-            deps.lockout
-                .settle(&attempt, Some(principal.user), context)
-                .await?;
             self.audit_password_change(principal, context, AuditOutcome::Failure)
                 .await?;
             return Err(ApiError::new(
