@@ -1026,6 +1026,18 @@ async fn mfa_set_up_before_the_address_was_verified_goes_with_a_reset() {
         "{listed:?}"
     );
 
+    // An enrolment never confirmed is removed too, but MFA was never on: nothing to report.
+    let pending = issuer.signup().await;
+    let enrollment = enroll(&issuer, &pending.tokens.access_token).await;
+    assert_eq!(enrollment.status, 200, "{enrollment:?}");
+    reset(pending.email.clone(), 1).await;
+    let query = format!(
+        "/v1/audit-events?type=mfa_disabled&user_id={}",
+        pending.user_id
+    );
+    let listed = issuer.get_with_bearer(&query, &admin).await;
+    assert_eq!(listed.body["events"], json!([]), "{listed:?}");
+
     let verified = issuer.signup().await;
     let link = sink
         .first_to(&verified.email, "Confirm your email address")

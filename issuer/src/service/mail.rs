@@ -79,14 +79,21 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 /// The longest user agent a sign-in alert quotes, in characters.
 const SHOWN_USER_AGENT_CHARS: usize = 100;
 
-/// The client's own name for itself, as an alert quotes it: cut to
-/// [`SHOWN_USER_AGENT_CHARS`], since it is text anyone with the password chooses and must
-/// not grow into a message of its own inside the owner's warning.
+/// The client's own name for itself, as an alert quotes it. It is text anyone with the
+/// password chooses, so it must not grow into a message of its own inside the owner's
+/// warning: only printable ASCII is kept (real user agents are ASCII; anything else, line
+/// and paragraph separators and direction overrides included, becomes `?`), a double quote
+/// becomes a single one so the quotation cannot be closed, and it is cut to
+/// [`SHOWN_USER_AGENT_CHARS`].
 fn shown_user_agent(user_agent: Option<&str>) -> String {
     let Some(user_agent) = user_agent.map(str::trim).filter(|agent| !agent.is_empty()) else {
         return "unknown".to_owned();
     };
-    let mut chars = user_agent.chars();
+    let mut chars = user_agent.chars().map(|c| match c {
+        '"' => '\'',
+        ' '..='~' => c,
+        _ => '?',
+    });
     let shown: String = chars.by_ref().take(SHOWN_USER_AGENT_CHARS).collect();
     if chars.next().is_some() {
         format!("{shown}…")
@@ -306,9 +313,14 @@ mod tests {
         assert_eq!(shown_user_agent(None), "unknown");
         assert_eq!(shown_user_agent(Some("  ")), "unknown");
         assert_eq!(shown_user_agent(Some("curl/8.5.0")), "curl/8.5.0");
-        let long = format!("Mozilla/5.0 {}", "é".repeat(200));
+        let long = format!("Mozilla/5.0 {}", "a".repeat(200));
         let shown = shown_user_agent(Some(&long));
         assert_eq!(shown.chars().count(), SHOWN_USER_AGENT_CHARS + 1);
         assert!(shown.ends_with('…') && long.starts_with(shown.trim_end_matches('…')));
+        let escape = "Firefox\". Confirmed by Security\u{2028}\u{202e}ok\u{200b}";
+        assert_eq!(
+            shown_user_agent(Some(escape)),
+            "Firefox'. Confirmed by Security??ok?"
+        );
     }
 }

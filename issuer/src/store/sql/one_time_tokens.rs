@@ -87,13 +87,22 @@ async fn set_password<B: SqlBackend>(
     Ok(())
 }
 
-/// Removes the TOTP secret and backup codes of a user whose address has never been verified;
-/// whether there was a secret. Call it before the address is marked verified.
+/// Removes the TOTP secret (confirmed or not) and backup codes of a user whose address has
+/// never been verified; whether a confirmed secret was among them, that is whether MFA was on.
+/// Call it before the address is marked verified.
 async fn remove_unproven_mfa<B: SqlBackend>(
     conn: &mut B::Conn,
     tenant: TenantId,
     user: UserId,
 ) -> Result<bool, StoreError> {
+    let confirmed = B::query(
+        "SELECT 1 AS one FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2 \
+           AND confirmed_at IS NOT NULL AND EXISTS \
+         (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid());
+    let mfa_was_on = B::fetch_optional(confirmed, &mut *conn).await?.is_some();
     let codes = B::query(
         "DELETE FROM mfa_backup_codes WHERE tenant_id = $1 AND user_id = $2 AND EXISTS \
          (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
@@ -107,7 +116,8 @@ async fn remove_unproven_mfa<B: SqlBackend>(
     )
     .id(tenant.as_uuid())
     .id(user.as_uuid());
-    Ok(B::execute(query, conn).await? > 0)
+    B::execute(query, conn).await?;
+    Ok(mfa_was_on)
 }
 
 async fn mark_verified<B: SqlBackend>(
