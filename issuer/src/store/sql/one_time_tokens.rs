@@ -88,35 +88,36 @@ async fn set_password<B: SqlBackend>(
 }
 
 /// Removes the TOTP secret (confirmed or not) and backup codes of a user whose address has
-/// never been verified; whether a confirmed secret was among them, that is whether MFA was on.
-/// Call it before the address is marked verified.
+/// never been verified; whether MFA was on (a confirmed secret). Call it before the address
+/// is marked verified.
 async fn remove_unproven_mfa<B: SqlBackend>(
     conn: &mut B::Conn,
     tenant: TenantId,
     user: UserId,
 ) -> Result<bool, StoreError> {
+    let unverified = B::query(
+        "SELECT 1 AS one FROM users \
+         WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL",
+    )
+    .id(tenant.as_uuid())
+    .id(user.as_uuid());
+    if B::fetch_optional(unverified, &mut *conn).await?.is_none() {
+        return Ok(false);
+    }
     let confirmed = B::query(
-        "SELECT 1 AS one FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2 \
-           AND confirmed_at IS NOT NULL AND EXISTS \
-         (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
+        "SELECT 1 AS one FROM mfa_totp \
+         WHERE tenant_id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL",
     )
     .id(tenant.as_uuid())
     .id(user.as_uuid());
     let mfa_was_on = B::fetch_optional(confirmed, &mut *conn).await?.is_some();
-    let codes = B::query(
-        "DELETE FROM mfa_backup_codes WHERE tenant_id = $1 AND user_id = $2 AND EXISTS \
-         (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
-    )
-    .id(tenant.as_uuid())
-    .id(user.as_uuid());
-    B::execute(codes, conn).await?;
-    let query = B::query(
-        "DELETE FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2 AND EXISTS \
-         (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND email_verified_at IS NULL)",
-    )
-    .id(tenant.as_uuid())
-    .id(user.as_uuid());
-    B::execute(query, conn).await?;
+    for delete in [
+        "DELETE FROM mfa_backup_codes WHERE tenant_id = $1 AND user_id = $2",
+        "DELETE FROM mfa_totp WHERE tenant_id = $1 AND user_id = $2",
+    ] {
+        let query = B::query(delete).id(tenant.as_uuid()).id(user.as_uuid());
+        B::execute(query, &mut *conn).await?;
+    }
     Ok(mfa_was_on)
 }
 
