@@ -351,9 +351,19 @@ impl AccountService {
     }
 }
 
-/// NIST SP 800-63B §5.1.1.2: a password is normalized (NFC) before it is checked and hashed,
-/// so the composed and the decomposed spelling of `é` (which keyboards and platforms produce
-/// differently) are the same password. The unnormalized copy is wiped when dropped.
+/// The password hash stored now for `email` in `tenant`, if that account is `user`'s.
+pub(crate) async fn stored_password_hash(
+    users: &dyn UserStore,
+    tenant: TenantId,
+    email: &str,
+    user: UserId,
+) -> Result<Option<String>, ApiError> {
+    let found = users.credentials(tenant, email).await?;
+    Ok(found
+        .filter(|found| found.user == user)
+        .map(|found| found.password_hash))
+}
+
 /// Whether `email`'s account in `tenant` is still `user` with the password hash `checked`.
 ///
 /// A login checks the password against the hash it read, then opens a session or an MFA
@@ -369,8 +379,8 @@ pub(crate) async fn password_unchanged(
     user: UserId,
     checked: &str,
 ) -> Result<bool, ApiError> {
-    let current = users.credentials(tenant, email).await?;
-    Ok(current.is_some_and(|found| found.user == user && found.password_hash == checked))
+    let current = stored_password_hash(users, tenant, email, user).await?;
+    Ok(current.as_deref() == Some(checked))
 }
 
 /// The answer when the password changed while a login was checking it.
@@ -378,6 +388,9 @@ pub(crate) fn password_changed_meanwhile() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password")
 }
 
+/// NIST SP 800-63B §5.1.1.2: a password is normalized (NFC) before it is checked and hashed,
+/// so the composed and the decomposed spelling of `é` (which keyboards and platforms produce
+/// differently) are the same password. The unnormalized copy is wiped when dropped.
 pub(crate) fn nfc(password: SecretString) -> SecretString {
     if unicode_normalization::is_nfc(password.expose()) {
         return password;

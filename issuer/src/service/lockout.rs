@@ -14,6 +14,7 @@
 //! of the request, and a lock must not start without a trace. If that attempt's secret turns
 //! out right, the success ends the lock at once; the owner has still learned that the
 //! account reached the lock.
+//!
 //! Counters are keyed by [`AccountKey`], a hash of tenant and normalized email, so an address
 //! without an account is delayed and locked exactly like a real one and the answers never
 //! tell them apart.

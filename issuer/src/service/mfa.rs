@@ -16,7 +16,7 @@ use qrcode::render::svg;
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
-use super::accounts::{nfc, password_changed_meanwhile, password_unchanged};
+use super::accounts::{nfc, password_changed_meanwhile, password_unchanged, stored_password_hash};
 use super::audit::{AuditEvent, AuditKind, AuditLog, AuditOutcome, RequestContext};
 use super::lockout::{AccountKey, Lockout};
 use super::mail::{Mailer, Notice};
@@ -325,7 +325,7 @@ impl MfaService {
         };
         let (codes, hashes) = new_backup_codes();
         // Read before the challenge is spent: see `start_session`.
-        let checked_hash = self.password_hash(&subject).await?;
+        let checked_hash = self.password_hash(&subject).await?.unwrap_or_default();
         let outcome = deps
             .store
             .confirm_totp(&TotpConfirmation {
@@ -398,7 +398,7 @@ impl MfaService {
                 .await?);
         };
         // Read before the challenge is spent: see `start_session`.
-        let checked_hash = self.password_hash(&subject).await?;
+        let checked_hash = self.password_hash(&subject).await?.unwrap_or_default();
         let now = self.deps.clock.now();
         let outcome = self
             .deps
@@ -647,16 +647,14 @@ impl MfaService {
         context: &RequestContext,
     ) -> Result<(), ApiError> {
         let user = Some(subject.user);
-        match self.deps.lockout.begin(&subject.key, user, context).await {
-            Ok(()) => Ok(()),
-            Err(refused) => {
-                if refused.code() == ErrorCode::AccountLocked {
-                    self.audit(subject, kind, AuditOutcome::Refused, context, "locked")
-                        .await?;
-                }
-                Err(refused)
+        if let Err(refused) = self.deps.lockout.begin(&subject.key, user, context).await {
+            if refused.code() == ErrorCode::AccountLocked {
+                self.audit(subject, kind, AuditOutcome::Refused, context, "locked")
+                    .await?;
             }
+            return Err(refused);
         }
+        Ok(())
     }
 
     async fn require_enrolled(&self, subject: &Subject) -> Result<(), ApiError> {
@@ -744,17 +742,10 @@ impl MfaService {
         Ok(())
     }
 
-    /// The user's password hash as stored now (empty if the account is gone).
-    async fn password_hash(&self, subject: &Subject) -> Result<String, ApiError> {
-        let found = self
-            .deps
-            .users
-            .credentials(subject.tenant.id, &subject.email)
-            .await?;
-        Ok(found
-            .filter(|found| found.user == subject.user)
-            .map(|found| found.password_hash)
-            .unwrap_or_default())
+    /// The user's password hash as stored now.
+    async fn password_hash(&self, subject: &Subject) -> Result<Option<String>, ApiError> {
+        let users = self.deps.users.as_ref();
+        stored_password_hash(users, subject.tenant.id, &subject.email, subject.user).await
     }
 
     async fn check_password(
@@ -764,12 +755,7 @@ impl MfaService {
         context: &RequestContext,
     ) -> Result<(), ApiError> {
         let deps = &self.deps;
-        let stored = deps
-            .users
-            .credentials(subject.tenant.id, &subject.email)
-            .await?
-            .filter(|found| found.user == subject.user)
-            .map(|found| found.password_hash);
+        let stored = self.password_hash(subject).await?;
         if deps.hasher.verify(password, stored).await? {
             return Ok(());
         }

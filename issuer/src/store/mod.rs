@@ -723,7 +723,7 @@ pub(crate) enum CompletionOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PasswordReset {
     pub(crate) user: UserId,
-    /// The address had never been verified and a second factor was set up: it is gone. Whoever
+    /// The address had never been verified and TOTP was on (confirmed): it is gone. Whoever
     /// set it up had not proved the address, so it may be someone who registered the address
     /// before its owner and would otherwise keep the owner out after the reset.
     pub(crate) removed_unproven_mfa: bool,

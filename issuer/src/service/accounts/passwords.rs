@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, Span, error, info, instrument, warn};
 
-use super::{AccountService, email_error, nfc, password_error};
+use super::{AccountService, email_error, nfc, password_error, stored_password_hash};
 use crate::crypto::link_token::LinkToken;
 use crate::crypto::secret::SecretString;
 use crate::error::{ApiError, ErrorCode, FieldError};
@@ -232,12 +232,8 @@ impl AccountService {
         let key = AccountKey::new(tenant, &profile.email);
         let user = Some(principal.user);
         deps.lockout.begin(&key, user, context).await?;
-        let stored = deps
-            .users
-            .credentials(tenant, &profile.email)
-            .await?
-            .filter(|found| found.user == principal.user)
-            .map(|found| found.password_hash);
+        let users = deps.users.as_ref();
+        let stored = stored_password_hash(users, tenant, &profile.email, principal.user).await?;
         if !deps.hasher.verify(current, stored.clone()).await? {
             warn!(target: "security", event = "password_change", outcome = "failure",
                 subject_id = %principal.user);
